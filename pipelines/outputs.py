@@ -1,0 +1,83 @@
+"""The run directory: refusing to overwrite, listing and checking shards, stats.json, manifest.json.
+
+Works on any Beam filesystem (a local directory or a gs:// prefix). manifest.json is written last;
+a reader treats a run without it as incomplete.
+"""
+
+import hashlib
+import json
+import os
+
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from schemas import SCHEMAS, check_schema
+
+KINDS = {"documents": "documents/*/part-*.parquet", "rejects": "rejects/*/part-*.parquet",
+         "quarantine": "quarantine/part-*.parquet"}
+
+
+class OutputNotEmpty(RuntimeError):
+    pass
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def existing_entries(output: str) -> list[str]:
+    if _is_local(output):
+        return sorted(os.listdir(output)) if os.path.isdir(output) else []
+    return [m.path for m in FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list]
+
+
+def prepare_output(output: str, overwrite: bool) -> None:
+    """Refuse a non-empty output unless `overwrite`, which clears it first (stale shards from an
+    earlier run must not mix with this one's)."""
+    entries = existing_entries(output)
+    if entries and not overwrite:
+        raise OutputNotEmpty(f"{output} is not empty ({len(entries)} entries, e.g. {entries[0]!r}); "
+                             f"pass --overwrite to replace it")
+    if entries:
+        FileSystems.delete([output] if _is_local(output) else entries)
+    if _is_local(output):
+        os.makedirs(output, exist_ok=True)
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with FileSystems.open(path) as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def list_outputs(output: str) -> list[dict]:
+    """Every shard with its kind, partition, rows, size and sha256; each one's schema is checked."""
+    files = []
+    for kind, pattern in KINDS.items():
+        for meta in FileSystems.match([FileSystems.join(output, pattern)])[0].metadata_list:
+            relative = meta.path[len(output):].lstrip("/")
+            parts = relative.split("/")
+            with FileSystems.open(meta.path) as fh:
+                parquet = pq.ParquetFile(fh)
+                check_schema(parquet.schema_arrow, SCHEMAS[kind], relative)
+                rows = parquet.metadata.num_rows
+            files.append({"path": relative, "kind": kind, "partition": parts[1] if len(parts) == 3 else None,
+                          "rows": rows, "bytes": meta.size_in_bytes, "sha256": _sha256(meta.path)})
+    return sorted(files, key=lambda f: f["path"])
+
+
+def write_json(output: str, name: str, data: dict) -> str:
+    path = FileSystems.join(output, name)
+    with FileSystems.create(path) as fh:
+        fh.write((json.dumps(data, indent=2, sort_keys=False, default=str) + "\n").encode())
+    return path
+
+
+def fingerprint(files: list[dict]) -> str:
+    """Identifies the run's content: the same shards give the same fingerprint."""
+    digest = hashlib.sha256()
+    for f in sorted(files, key=lambda f: f["path"]):
+        digest.update(f"{f['path']}\0{f['sha256']}\n".encode())
+    return digest.hexdigest()

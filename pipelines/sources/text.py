@@ -1,0 +1,114 @@
+"""Plain text files and Project Gutenberg books; loose HTML files.
+
+A text file is one document, or one per entry when `split` names a separator line (`%` for
+fortune files). Project Gutenberg's licence header and footer are removed whenever the file has
+Gutenberg's start marker.
+"""
+
+import re
+
+from pipelines.sources.decoding import BinaryContent, UndecodableText, check_not_binary, decode_text
+from pipelines.sources.records import FileContext
+from pipelines.sources.streams import decompressed
+
+DEFAULT_MAX_DOC_BYTES = 16 << 20
+
+_PG_START = re.compile(
+    r"^\s*(?:\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK[^\n]*"
+    r"|\*END\*THE SMALL PRINT[^\n]*"
+    r"|\*{3}\s*START OF THE PROJECT GUTENBERG[^\n]*)$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_PG_END = re.compile(
+    r"^\s*(?:\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK[^\n]*"
+    r"|End of (?:the )?Project Gutenberg(?:['\u2019]s)?\s[^\n]*"
+    r"|\*{3}\s*END OF THE PROJECT GUTENBERG[^\n]*)$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_PG_TITLE = re.compile(r"^Title:\s*(.+)$", re.MULTILINE)
+
+
+def strip_gutenberg(text: str) -> tuple[str, str | None] | None:
+    """(body, title) without Project Gutenberg's header and footer, or None if not a PG text."""
+    start = _PG_START.search(text)
+    if not start:
+        return None
+    header = text[: start.start()]
+    end = _PG_END.search(text, start.end())
+    body = text[start.end(): end.start() if end else len(text)]
+    title = _PG_TITLE.search(header)
+    return body.strip("\r\n"), title.group(1).strip() if title else None
+
+
+def _read_limited(raw, ctx: FileContext) -> tuple[bytes, bool]:
+    """(bytes, too_large): at most max_doc_bytes of the decompressed file. A truncated or corrupt
+    compressed file raises (EOFError, OSError, zlib.error): the read stage quarantines it."""
+    limit = int(ctx.options.get("max_doc_bytes", DEFAULT_MAX_DOC_BYTES)) or None
+    stream = decompressed(raw, ctx.file)
+    data = stream.read(limit + 1 if limit else -1)
+    return (data[:limit], True) if limit and len(data) > limit else (data, False)
+
+
+def _too_large(ctx: FileContext, what: str):
+    limit = int(ctx.options.get("max_doc_bytes", DEFAULT_MAX_DOC_BYTES))
+    doc = ctx.document(0, text="")
+    return ctx.reject(doc, "too_large", f"{what} is larger than max_doc_bytes={limit}")
+
+
+def read_text(raw, ctx: FileContext):
+    data, too_large = _read_limited(raw, ctx)
+    if too_large:
+        yield _too_large(ctx, "file")
+        return
+    if not data:
+        return  # the read stage records an empty file
+    try:
+        text, encoding = decode_text(data)
+    except (BinaryContent, UndecodableText) as exc:
+        yield ctx.quarantine(0, exc, sample=data)
+        return
+    metadata = {"encoding": encoding} if encoding not in ("utf-8", "utf-8-sig") else {}
+    title = None
+    stripped = strip_gutenberg(text)
+    if stripped is not None:
+        text, title = stripped
+        metadata["gutenberg_stripped"] = True
+    separator = ctx.options.get("split")
+    if not separator:
+        yield ctx.document(0, text=text, title=title, metadata=metadata or None)
+        return
+    yield from _split_entries(text, separator, encoding, ctx, metadata)
+
+
+def _split_entries(text: str, separator: str, encoding: str, ctx: FileContext, metadata: dict):
+    """One document per entry between separator lines; offset is the entry's byte offset."""
+    codec = encoding.split("+")[0]
+    offset, entry_start, entry = 0, 0, []
+    for line in text.splitlines(keepends=True):
+        if line.strip() == separator:
+            if "".join(entry).strip():
+                yield ctx.document(entry_start, text="".join(entry).strip("\n"), metadata=metadata or None)
+            entry = []
+            offset += len(line.encode(codec, errors="replace"))
+            entry_start = offset
+            continue
+        entry.append(line)
+        offset += len(line.encode(codec, errors="replace"))
+    if "".join(entry).strip():
+        yield ctx.document(entry_start, text="".join(entry).strip("\n"), metadata=metadata or None)
+
+
+def read_html_file(raw, ctx: FileContext):
+    """A loose HTML file: one document, extracted later like a WARC response."""
+    data, too_large = _read_limited(raw, ctx)
+    if too_large:
+        yield _too_large(ctx, "file")
+        return
+    if not data:
+        return
+    try:
+        check_not_binary(data)
+    except BinaryContent as exc:
+        yield ctx.quarantine(0, exc, sample=data)
+        return
+    yield ctx.document(0, content=data, content_type="text/html")

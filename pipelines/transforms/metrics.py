@@ -1,0 +1,60 @@
+"""Beam counters for the run's accounting, and reading them back into stats.json.
+
+A counter name is an event and its labels, `event|key=value|key=value`, in one namespace, so the
+driver can rebuild every count after the run (DESIGN.md: each drop reason is a counter). Events:
+
+  records      source                 every unit a reader produced (document, reject or quarantine)
+  files        source                 input files opened
+  stage_in     stage, source          documents entering a stage
+  stage_out    stage, source          documents leaving it
+  rejected     stage, reason, source  documents a stage dropped (one rejects row each)
+  quarantined  stage, error, source   records that could not be read (one quarantine row each)
+  kept         lang, source           documents written to the shards
+  kept_bytes   lang, source           UTF-8 bytes of their text
+"""
+
+from collections import defaultdict
+
+from apache_beam.metrics import Metrics
+
+NAMESPACE = "curate"
+
+
+def counter_name(event: str, **labels: str) -> str:
+    return "|".join([event] + [f"{k}={v}" for k, v in sorted(labels.items())])
+
+
+def parse_counter_name(name: str) -> tuple[str, dict]:
+    event, *parts = name.split("|")
+    return event, dict(part.split("=", 1) for part in parts)
+
+
+class Counters:
+    """Counter objects cached by name: creating one per element would dominate cheap stages."""
+
+    def __init__(self):
+        self._cache: dict = {}
+
+    def inc(self, event: str, n: int = 1, **labels) -> None:
+        name = counter_name(event, **labels)
+        counter = self._cache.get(name)
+        if counter is None:
+            counter = self._cache[name] = Metrics.counter(NAMESPACE, name)
+        counter.inc(n)
+
+
+def query_counters(result) -> list[tuple[str, dict, int]]:
+    """(event, labels, value) for every counter of the run; committed values where the runner
+    has them, attempted otherwise."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    out = []
+    for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        event, labels = parse_counter_name(counter.key.metric.name)
+        out.append((event, labels, int(value or 0)))
+    # A counter can be reported once per step that touched it; sum them.
+    merged: dict = defaultdict(int)
+    for event, labels, value in out:
+        merged[(event, tuple(sorted(labels.items())))] += value
+    return [(event, dict(labels), value) for (event, labels), value in sorted(merged.items())]

@@ -1,0 +1,187 @@
+"""Per-document stages and the one DoFn that runs any of them with the run's accounting.
+
+A stage is a small object: `setup()` loads what it needs once per worker (models, the extraction
+process), `apply(doc)` returns the document (possibly changed), a Rejected or a Quarantined.
+The logic itself lives in filters/ and pipelines/sources/; these classes only adapt it.
+"""
+
+import json
+import os
+import tempfile
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from filters.base import FilterChain
+from filters.langid import LanguageIdentifier
+from filters.normalise import normalise_text
+from pipelines.sources.html import charset_from_content_type, html_to_text
+from pipelines.sources.records import Quarantined, Rejected
+from pipelines.sources.sandbox import ExtractionCrashed, ExtractionError, ExtractionSandbox, ExtractionTimeout
+from pipelines.transforms.metrics import Counters
+
+REJECTS = "rejects"
+QUARANTINE = "quarantine"
+
+
+class Stage:
+    name = ""
+
+    def setup(self) -> None:
+        pass
+
+    def teardown(self) -> None:
+        pass
+
+    def apply(self, doc: dict):
+        raise NotImplementedError
+
+
+def _quarantine(doc: dict, stage: str, exc: BaseException, sample: bytes | None = None) -> Quarantined:
+    return Quarantined(source=doc["source"], format=doc["format"], file=doc["file"], offset=doc["offset"],
+                       stage=stage, error=type(exc).__name__, message=str(exc)[:2000],
+                       record_id=doc["id"], sample=sample[:512] if sample else None)
+
+
+class Extract(Stage):
+    """HTML (from WARC responses and HTML files) to text, under a per-document time limit.
+
+    `timeout_s=0` extracts in-process, without the child process and without a limit.
+    """
+
+    name = "extract"
+
+    def __init__(self, extractor: str = "resiliparse", timeout_s: float = 10.0):
+        self.extractor = extractor
+        self.timeout_s = timeout_s
+        self._sandbox = None
+
+    def setup(self):
+        if self.timeout_s:
+            self._sandbox = ExtractionSandbox(self.timeout_s)
+
+    def teardown(self):
+        if self._sandbox is not None:
+            self._sandbox.close()
+
+    def apply(self, doc):
+        content = doc.pop("content", None)
+        if content is None:
+            return doc
+        content_type = doc.pop("content_type", None)
+        charset = charset_from_content_type(content_type)
+        try:
+            if self._sandbox is not None:
+                result = self._sandbox.call(content, charset, self.extractor)
+            else:
+                result = html_to_text(content, charset, self.extractor)
+        except (ExtractionTimeout, ExtractionCrashed, ExtractionError) as exc:
+            return _quarantine(doc, self.name, exc, content)
+        except Exception as exc:  # in-process extraction: same treatment as the sandbox's errors
+            return _quarantine(doc, self.name, exc, content)
+        doc["text"] = result["text"]
+        doc["title"] = doc.get("title") or result["title"]
+        if result["encoding"] not in ("utf-8", "utf-8-sig"):
+            doc["metadata"] = _add_metadata(doc.get("metadata"), encoding=result["encoding"])
+        if not result["text"].strip():
+            return Rejected(doc, self.name, "no_text", f"{self.extractor} found no main text")
+        return doc
+
+
+def _add_metadata(metadata_json: str | None, **fields) -> str:
+    data = json.loads(metadata_json) if metadata_json else {}
+    data.update(fields)
+    return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+
+class Normalise(Stage):
+    name = "normalise"
+
+    def apply(self, doc):
+        doc["text"] = normalise_text(doc["text"])
+        if not doc["text"]:
+            return Rejected(doc, self.name, "empty_text", "no text left after normalisation")
+        return doc
+
+
+class LanguageId(Stage):
+    """Labels every document; drops those outside `keep` or under `min_score` (both optional)."""
+
+    name = "langid"
+
+    def __init__(self, model_path: str | None = None, keep: tuple[str, ...] = (), min_score: float = 0.0):
+        self.model_path = model_path
+        self.keep = tuple(keep)
+        self.min_score = min_score
+        self._lid = None
+
+    def setup(self):
+        self._lid = LanguageIdentifier(_local_copy(self.model_path) if self.model_path else None)
+
+    def apply(self, doc):
+        lang, score = self._lid.identify(doc["text"])
+        doc["lang"], doc["lang_score"] = lang, score
+        if self.keep and lang not in self.keep:
+            return Rejected(doc, self.name, "language_not_kept", f"lang={lang} not in {list(self.keep)}")
+        if score < self.min_score:
+            return Rejected(doc, self.name, "low_language_score", f"lang_score={score:.3f} < {self.min_score}")
+        return doc
+
+
+def _local_copy(path: str) -> str:
+    """A local file for fastText, which cannot read gs:// itself."""
+    if os.path.exists(path):
+        return path
+    local = os.path.join(tempfile.mkdtemp(prefix="lid-"), os.path.basename(path))
+    with FileSystems.open(path) as src, open(local, "wb") as dst:
+        dst.write(src.read())
+    return local
+
+
+class Quality(Stage):
+    name = "quality"
+
+    def __init__(self, chain: FilterChain):
+        self.chain = chain
+
+    def apply(self, doc):
+        decision = self.chain(doc)
+        doc["signals"] = decision.signals
+        if not decision.keep:
+            return Rejected(doc, self.name, decision.reason, decision.detail)
+        return doc
+
+
+class StageFn(beam.DoFn):
+    """Runs one stage; kept documents go to the main output, the rest to tagged outputs, and every
+    outcome is counted (pipelines.transforms.metrics)."""
+
+    def __init__(self, stage: Stage):
+        self.stage = stage
+
+    def setup(self):
+        self.counters = Counters()
+        self.stage.setup()
+
+    def teardown(self):
+        self.stage.teardown()
+
+    def process(self, doc):
+        name, source = self.stage.name, doc["source"]
+        self.counters.inc("stage_in", stage=name, source=source)
+        result = self.stage.apply(doc)
+        if isinstance(result, Rejected):
+            self.counters.inc("rejected", stage=name, reason=result.reason, source=source)
+            yield beam.pvalue.TaggedOutput(REJECTS, result.row())
+        elif isinstance(result, Quarantined):
+            self.counters.inc("quarantined", stage=name, error=result.error, source=source)
+            yield beam.pvalue.TaggedOutput(QUARANTINE, result.row())
+        else:
+            self.counters.inc("stage_out", stage=name, source=source)
+            yield result
+
+
+def apply_stage(docs, stage: Stage):
+    """docs -> (kept, rejects, quarantine) PCollections."""
+    out = docs | f"Stage:{stage.name}" >> beam.ParDo(StageFn(stage)).with_outputs(REJECTS, QUARANTINE, main="kept")
+    return out.kept, out[REJECTS], out[QUARANTINE]

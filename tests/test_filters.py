@@ -1,0 +1,122 @@
+"""Normalisation, language ID and the Gopher quality rules, on small inputs and real text."""
+
+import zipfile
+
+import pytest
+
+from filters.base import Decision, FilterChain
+from filters.gopher_quality import GopherQuality
+from filters.langid import LanguageIdentifier
+from filters.normalise import normalise_text
+from filters.presets import UnknownPreset, available_presets, load_preset
+from schemas.signals import SIGNALS
+
+
+def test_normalise_repairs_and_regularises():
+    assert normalise_text("cafÃ© and naÃ¯ve") == "café and naïve"  # mojibake
+    assert normalise_text("e\u0301") == "\u00e9"  # NFC
+    assert normalise_text("\x1b[31mred\x1b[0m alert") == "red alert"  # terminal escapes
+    assert normalise_text("a\r\nb\rc") == "a\nb\nc"
+    assert normalise_text("a\u00a0b\u200bc  \t\n\n\n\nd  ") == "a bc\n\nd"
+    assert normalise_text("def f():\n    return 1") == "def f():\n    return 1"  # indentation kept
+    assert normalise_text("中文，测试！“引号”") == "中文，测试！“引号”"  # full-width punctuation and quotes kept
+    assert normalise_text("  \n\n  ") == ""
+
+
+@pytest.fixture(scope="module")
+def lid():
+    return LanguageIdentifier()
+
+
+def test_langid_on_udhr(lid, data_dir):
+    with zipfile.ZipFile(data_dir / "udhr2_unicode" / "udhr2.zip") as z:
+        names = {n.rsplit("/", 1)[-1]: n for n in z.namelist()}
+        expected = {"eng.txt": "en", "deu_1996.txt": "de", "fra.txt": "fr", "rus.txt": "ru", "cmn_hans.txt": "zh",
+                    "jpn.txt": "ja", "arb.txt": "ar", "spa.txt": "es", "kor.txt": "ko"}
+        for name, lang in expected.items():
+            if name not in names:
+                continue
+            text = z.read(names[name]).decode("utf-8")[:3000]
+            label, score = lid.identify(text)
+            assert (label, score > 0.8) == (lang, True), name
+    assert "en" in lid.labels and len(lid.labels) == 176
+
+
+def test_langid_score_is_a_probability(lid):
+    label, score = lid.identify("Das ist ein deutscher Satz über Häuser und Gärten.")
+    assert label == "de" and 0.9 < score <= 1.0
+    assert lid.identify("")[0] in lid.labels + ["und"]
+
+
+def doc(text, lang="en"):
+    return {"text": text, "lang": lang}
+
+
+PROSE = ("The quick brown fox jumps over the lazy dog and then it runs to the river with the other animals "
+         "that have been waiting there. ") * 4
+
+
+@pytest.mark.parametrize("text, rule", [
+    ("The cat sat on the mat with the dog.", "min_doc_words"),
+    ("the and of " + "a b c " * 30, "min_avg_word_length"),
+    ("the and of to " + "extraordinarily incomprehensibilities " * 40, "max_avg_word_length"),
+    (PROSE + " #tag" * 20, "max_symbol_word_ratio"),
+    (PROSE + " ..." * 20, "max_symbol_word_ratio"),
+    ("\n".join(f"- item number {i} of the list with the words" for i in range(30)), "max_bullet_lines_ratio"),
+    ("\n".join(f"the story of line {i} goes on and on with the..." for i in range(30)), "max_ellipsis_lines_ratio"),
+    ("the and of to with " + "value = [1000, 2000, 3000]; other = {4000: 5000}; " * 30, "min_alpha_words_ratio"),
+    ("Quick brown foxes jump over lazy dogs in green fields near rivers. " * 8, "min_stop_words"),
+])
+def test_gopher_rules(text, rule):
+    decision = GopherQuality()(doc(text))
+    assert (decision.keep, decision.reason) == (False, f"gopher_quality.{rule}")
+    assert decision.detail and "threshold" in decision.detail
+    assert set(decision.signals) == set(GopherQuality.signals)
+
+
+def test_gopher_keeps_prose_and_records_signals():
+    decision = GopherQuality()(doc(PROSE))
+    assert decision.keep and decision.reason is None
+    assert decision.signals["gopher_word_count"] == 100
+    assert decision.signals["gopher_stop_words"] > 2
+
+
+def test_gopher_abstains_for_languages_without_spaces():
+    decision = GopherQuality()(doc("这是一个很短的中文句子。", lang="zh"))
+    assert decision == Decision(True)
+    # Stop words are only judged where a list exists: German prose is not dropped for lacking "the".
+    german = "Der schnelle braune Fuchs springt über den faulen Hund und läuft dann zum Fluss. " * 6
+    decision = GopherQuality()(doc(german, lang="de"))
+    assert decision.keep and decision.signals["gopher_stop_words"] is None
+
+
+def test_zero_turns_a_rule_off():
+    assert GopherQuality(min_doc_words=0)(doc("The cat sat on the mat with the dog.")).reason != \
+        "gopher_quality.min_doc_words"
+
+
+def test_chain_stops_at_first_drop_and_merges_signals():
+    calls = []
+
+    class Probe:
+        name, signals = "probe", ()
+
+        def __call__(self, d):
+            calls.append(d)
+            return Decision(True)
+
+    chain = FilterChain([GopherQuality(), Probe()])
+    assert not chain(doc("too short")).keep and calls == []
+    assert chain(doc(PROSE)).keep and len(calls) == 1
+
+
+def test_presets_and_signal_registry():
+    assert {"gopher", "gopher-technical", "none"} <= set(available_presets())
+    spec, chain = load_preset("gopher")
+    assert spec["filters"][0]["min_doc_words"] == 50 and isinstance(chain.filters[0], GopherQuality)
+    assert load_preset("none")[1].filters == []
+    with pytest.raises(UnknownPreset):
+        load_preset("no-such-preset")
+    # Every signal a filter writes has a typed column in the schema.
+    for name in available_presets():
+        assert set(load_preset(name)[1].signals) <= set(SIGNALS)
