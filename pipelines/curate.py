@@ -25,7 +25,7 @@ from pipelines.config import DEDUP_MODES, ConfigError, CurateConfig, absolute, b
 from pipelines.sources.html import EXTRACTORS
 from pipelines.transforms.dedup import ExactDedup
 from pipelines.transforms.metrics import Counters, query_counters
-from pipelines.transforms.read import ReadSources
+from pipelines.transforms.read import ReadSources, match_files
 from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, apply_stage
 from pipelines.transforms.write import WriteShards
 from schemas import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, REJECT_SCHEMA, SCHEMA_VERSION
@@ -135,12 +135,10 @@ def _check_beam_args(beam_args: list[str]) -> PipelineOptions:
 
 
 def _check_sources(config: CurateConfig) -> list[dict]:
-    """Every glob must match something, and no file may be read twice by one source."""
-    from apache_beam.io.filesystems import FileSystems
-
+    """Every glob must match at least one file."""
     matched = []
     for spec in config.sources:
-        paths = [m.path for m in FileSystems.match([spec.glob])[0].metadata_list]
+        paths = match_files(spec.glob)
         if not paths:
             raise ConfigError(f"source {spec.name!r}: {spec.glob!r} matches no files")
         matched.append({"name": spec.name, "type": spec.type, "glob": spec.glob, "files": len(paths)})

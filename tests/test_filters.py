@@ -120,3 +120,20 @@ def test_presets_and_signal_registry():
     # Every signal a filter writes has a typed column in the schema.
     for name in available_presets():
         assert set(load_preset(name)[1].signals) <= set(SIGNALS)
+
+
+def test_fast_ftfy_equals_ftfy_on_real_text(data_dir):
+    import ftfy
+
+    from filters.normalise import _FTFY, fix_text
+
+    texts = []
+    with zipfile.ZipFile(data_dir / "udhr2_unicode" / "udhr2.zip") as z:
+        texts += [z.read(n).decode("utf-8") for n in z.namelist() if n.endswith(".txt")]
+    for name in ("zh/chinese", "ru/2001.03", "de/anekdoten", "es/amistad.fortunes"):
+        texts += (data_dir / "fortunes_multilingual" / name).read_text(encoding="utf-8").split("\n%\n")
+    texts += [p.read_bytes().decode("cp1252", errors="replace")
+              for p in (data_dir / "plagiarism_short_answers_clough_stevenson").glob("g*.txt")]
+    texts += ["cafÃ© line\nplain\r\n\x1b[31mred\x1b[0m\n\x85 c1", "e\u0301\n\u2028x", "ﬁne", "BOM\ufeffin", "Ã©tÃ©"]
+    assert len(texts) > 1000
+    assert [fix_text(t) for t in texts] == [ftfy.fix_text(t, _FTFY) for t in texts]

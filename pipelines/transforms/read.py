@@ -1,5 +1,6 @@
 """Reading: source globs -> files -> records, through Beam FileSystems (local paths, gs://, ...)."""
 
+import os
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -22,13 +23,19 @@ class SourceSpec:
     options: dict = field(default_factory=dict)
 
 
+def match_files(pattern: str) -> list[str]:
+    """The files a glob matches, sorted; local directories are not files."""
+    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    return [p for p in paths if "://" in p or not os.path.isdir(p)]
+
+
 class MatchSourceFiles(beam.DoFn):
     """(source index, glob) -> (source index, path), in a stable order."""
 
     def process(self, element):
         index, pattern = element
-        for metadata in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
-            yield index, metadata.path
+        for path in match_files(pattern):
+            yield index, path
 
 
 class ReadFile(beam.DoFn):
