@@ -9,7 +9,7 @@ and the document is kept. The stop-word rule runs only for languages with a stop
 from dataclasses import dataclass, field
 
 from filters.base import Decision
-from filters.words import is_punctuation, splits_on_spaces, tokenize
+from filters.words import has_letter, splits_on_spaces, words_and_punctuation
 
 GOPHER_STOP_WORDS = {"en": ("the", "be", "to", "of", "and", "that", "have", "with")}
 
@@ -27,6 +27,9 @@ class GopherQuality:
     min_stop_words: int = 2
     stop_words: dict = field(default_factory=lambda: dict(GOPHER_STOP_WORDS))
 
+    def __post_init__(self):
+        self._stop_sets = {lang: frozenset(words) for lang, words in self.stop_words.items()}
+
     name = "gopher_quality"
     signals = ("gopher_word_count", "gopher_mean_word_length", "gopher_hash_ratio", "gopher_ellipsis_ratio",
                "gopher_bullet_lines_ratio", "gopher_ellipsis_lines_ratio", "gopher_alpha_words_ratio",
@@ -36,11 +39,10 @@ class GopherQuality:
         """The signals, or {} when the language has no word split."""
         if not splits_on_spaces(lang):
             return {}
-        tokens = tokenize(text)
-        words = [t for t in tokens if not is_punctuation(t)]
+        words, n_punctuation = words_and_punctuation(text)
         lines = text.splitlines() or [""]
-        n_tokens = len(tokens)
-        stop_words = self.stop_words.get(lang)
+        n_tokens = len(words) + n_punctuation
+        stop_words = self._stop_sets.get(lang)
         return {
             "gopher_word_count": len(words),
             "gopher_mean_word_length": sum(map(len, words)) / len(words) if words else None,
@@ -48,9 +50,8 @@ class GopherQuality:
             "gopher_ellipsis_ratio": (text.count("...") + text.count("\u2026")) / n_tokens if n_tokens else None,
             "gopher_bullet_lines_ratio": sum(line.lstrip().startswith(("\u2022", "-")) for line in lines) / len(lines),
             "gopher_ellipsis_lines_ratio": sum(line.rstrip().endswith(("...", "\u2026")) for line in lines) / len(lines),
-            "gopher_alpha_words_ratio": (sum(any(c.isalpha() for c in t) for t in tokens) / n_tokens
-                                         if n_tokens else None),
-            "gopher_stop_words": sum(t in stop_words for t in tokens) if stop_words else None,
+            "gopher_alpha_words_ratio": sum(map(has_letter, words)) / n_tokens if n_tokens else None,
+            "gopher_stop_words": sum(w in stop_words for w in words) if stop_words else None,
         }
 
     def __call__(self, doc: dict) -> Decision:

@@ -47,7 +47,7 @@ class CurateConfig:
     dedup_fanout: int = 16
     shard_bytes: int = 256 << 20  # text bytes per output shard; zstd files are about 3-4x smaller
     max_doc_bytes: int = 16 << 20
-    reshuffle: bool = True
+    reshuffle: bool | None = None  # spread records over workers; None: unless one local worker runs all
     overwrite: bool = False
     allow_empty: bool = False
 

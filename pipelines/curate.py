@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from filters.langid import default_model_path
 from filters.presets import DEFAULT_PRESET, load_preset
@@ -24,7 +24,7 @@ from pipelines import accounting, outputs
 from pipelines.config import DEDUP_MODES, ConfigError, CurateConfig, absolute, build_config, load_recipe
 from pipelines.sources.html import EXTRACTORS
 from pipelines.transforms.dedup import ExactDedup
-from pipelines.transforms.metrics import Counters, query_counters
+from pipelines.transforms.metrics import CountingDoFn, query_counters
 from pipelines.transforms.read import ReadSources, match_files
 from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, apply_stage
 from pipelines.transforms.write import WriteShards
@@ -60,10 +60,7 @@ def _own_cluster(doc):
     return doc
 
 
-class CountKept(beam.DoFn):
-    def setup(self):
-        self.counters = Counters()
-
+class CountKept(CountingDoFn):
     def process(self, doc):
         self.counters.inc("kept", lang=doc["lang"], source=doc["source"])
         self.counters.inc("kept_bytes", len(doc["text"].encode("utf-8", "surrogatepass")),
@@ -71,10 +68,20 @@ class CountKept(beam.DoFn):
         yield doc
 
 
+def _one_local_worker(options: PipelineOptions) -> bool:
+    direct = options.view_as(DirectOptions)
+    return (str(options.view_as(StandardOptions).runner) in ("FnApiRunner", "DirectRunner")
+            and direct.direct_num_workers in (None, 1) and direct.direct_running_mode in (None, "in_memory"))
+
+
 def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain) -> None:
     """The curation graph on `pipeline`; all outputs are files under config.output."""
+    reshuffle = config.reshuffle
+    if reshuffle is None:
+        # Spreading records only pays where there is more than one worker to spread them to.
+        reshuffle = not _one_local_worker(pipeline.options)
     docs, rejects, quarantine = pipeline | "Read" >> ReadSources(list(config.sources), config.max_doc_bytes,
-                                                                 config.reshuffle)
+                                                                 reshuffle)
     all_rejects, all_quarantine = [rejects], [quarantine]
     stages = [
         Extract(config.extractor, config.extract_timeout_s),
@@ -220,7 +227,8 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--dedup", choices=DEDUP_MODES, help="deduplication (default exact)")
     parser.add_argument("--shard-bytes", type=int, help="target text bytes per output shard")
     parser.add_argument("--max-doc-bytes", type=int, help="documents larger than this are rejected (0: no limit)")
-    parser.add_argument("--no-reshuffle", action="store_true", help="do not spread records across workers")
+    parser.add_argument("--no-reshuffle", action="store_true",
+                        help="do not spread records across workers (default: spread unless one local worker)")
     parser.add_argument("--allow-empty", action="store_true", help="a stage that keeps nothing is not an error")
     return parser.parse_known_args(argv)
 

@@ -83,7 +83,10 @@ class ExtractionSandbox:
             self.close()
             raise ExtractionTimeout(f"{self.target} took longer than {self.timeout_s:g} s") from None
         except (ExtractionCrashed, BrokenPipeError, EOFError) as exc:
-            code = self._proc.poll() if self._proc else None
+            try:  # its output closed; wait briefly for the exit status
+                code = self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
             self.close()
             raise ExtractionCrashed(f"the {self.target} process died (exit code {code}): {exc}") from None
         if status == "error":

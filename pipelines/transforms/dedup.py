@@ -11,7 +11,7 @@ import apache_beam as beam
 
 from dedup.exact import Cluster, content_hash, merge_clusters, salt
 from pipelines.sources.records import Rejected
-from pipelines.transforms.metrics import Counters
+from pipelines.transforms.metrics import CountingDoFn
 from pipelines.transforms.stages import REJECTS
 
 STAGE = "dedup"
@@ -32,11 +32,8 @@ class MergeClusters(beam.CombineFn):
         return acc
 
 
-class Decide(beam.DoFn):
+class Decide(CountingDoFn):
     """One join group -> kept documents (main) and duplicates (rejects), with cluster id and size."""
-
-    def setup(self):
-        self.counters = Counters()
 
     def process(self, element):
         _, grouped = element

@@ -15,6 +15,7 @@ driver can rebuild every count after the run (DESIGN.md: each drop reason is a c
 
 from collections import defaultdict
 
+import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 NAMESPACE = "curate"
@@ -30,17 +31,34 @@ def parse_counter_name(name: str) -> tuple[str, dict]:
 
 
 class Counters:
-    """Counter objects cached by name: creating one per element would dominate cheap stages."""
+    """Counts summed in memory and handed to Beam in one call per counter per bundle: a Beam
+    counter call per element would cost more than the cheap stages themselves."""
 
     def __init__(self):
-        self._cache: dict = {}
+        self._counters: dict = {}
+        self._pending: dict = defaultdict(int)
 
     def inc(self, event: str, n: int = 1, **labels) -> None:
-        name = counter_name(event, **labels)
-        counter = self._cache.get(name)
-        if counter is None:
-            counter = self._cache[name] = Metrics.counter(NAMESPACE, name)
-        counter.inc(n)
+        self._pending[(event, *labels.items())] += n
+
+    def flush(self) -> None:
+        for key, n in self._pending.items():
+            counter = self._counters.get(key)
+            if counter is None:
+                event, *labels = key
+                counter = self._counters[key] = Metrics.counter(NAMESPACE, counter_name(event, **dict(labels)))
+            counter.inc(n)
+        self._pending.clear()
+
+
+class CountingDoFn(beam.DoFn):
+    """A DoFn with `self.counters`, flushed at the end of every bundle."""
+
+    def setup(self):
+        self.counters = Counters()
+
+    def finish_bundle(self):
+        self.counters.flush()
 
 
 def query_counters(result) -> list[tuple[str, dict, int]]:

@@ -9,7 +9,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.sources import READERS, FileContext, Quarantined, Rejected, glob_base, infer_format, relative_location
 from pipelines.sources.records import SAMPLE_BYTES
-from pipelines.transforms.metrics import Counters
+from pipelines.transforms.metrics import CountingDoFn
 from pipelines.transforms.stages import QUARANTINE, REJECTS
 
 STAGE = "read"
@@ -38,15 +38,12 @@ class MatchSourceFiles(beam.DoFn):
             yield index, path
 
 
-class ReadFile(beam.DoFn):
+class ReadFile(CountingDoFn):
     """One file -> documents (main), read-time rejects and quarantine rows (tagged)."""
 
     def __init__(self, sources: list[SourceSpec], max_doc_bytes: int):
         self.sources = sources
         self.max_doc_bytes = max_doc_bytes
-
-    def setup(self):
-        self.counters = Counters()
 
     def process(self, element):
         index, path = element

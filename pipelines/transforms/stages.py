@@ -19,7 +19,7 @@ from filters.normalise import normalise_text
 from pipelines.sources.html import charset_from_content_type, html_to_text
 from pipelines.sources.records import Quarantined, Rejected
 from pipelines.sources.sandbox import ExtractionCrashed, ExtractionError, ExtractionSandbox, ExtractionTimeout
-from pipelines.transforms.metrics import Counters
+from pipelines.transforms.metrics import CountingDoFn
 
 REJECTS = "rejects"
 QUARANTINE = "quarantine"
@@ -160,7 +160,7 @@ class Quality(Stage):
         return doc
 
 
-class StageFn(beam.DoFn):
+class StageFn(CountingDoFn):
     """Runs one stage; kept documents go to the main output, the rest to tagged outputs, and every
     outcome is counted (pipelines.transforms.metrics)."""
 
@@ -168,7 +168,7 @@ class StageFn(beam.DoFn):
         self.stage = stage
 
     def setup(self):
-        self.counters = Counters()
+        super().setup()
         self.stage.setup()
 
     def teardown(self):
