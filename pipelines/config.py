@@ -131,7 +131,8 @@ def build_config(recipe: dict | None, inputs: list[str], output: str, overrides:
     settings = {**recipe, **{k: v for k, v in overrides.items() if v is not None}}
     if "languages" in settings:
         langs = settings["languages"]
-        settings["languages"] = tuple(langs.split(",") if isinstance(langs, str) else langs or ())
+        langs = langs.split(",") if isinstance(langs, str) else langs or ()
+        settings["languages"] = tuple(lang.strip() for lang in langs if lang.strip())
     config = replace(CurateConfig(sources=tuple(sources), output=absolute(output)), **settings)
     if config.dedup not in DEDUP_MODES:
         raise ConfigError(f"dedup {config.dedup!r}: choose from {DEDUP_MODES}")

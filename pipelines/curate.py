@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import _BeamArgumentParser  # the parser Beam's options use
 
-from filters.langid import default_model_path
-from filters.presets import DEFAULT_PRESET, load_preset
+from filters.langid import ModelNotFound, default_model_path
+from filters.presets import DEFAULT_PRESET, UnknownPreset, load_preset
 from pipelines import accounting, outputs
 from pipelines.config import DEDUP_MODES, ConfigError, CurateConfig, absolute, build_config, load_recipe
 from pipelines.sources.html import EXTRACTORS
@@ -29,10 +30,6 @@ from pipelines.transforms.read import ReadSources, match_files
 from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, apply_stage
 from pipelines.transforms.write import WriteShards
 from schemas import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, REJECT_SCHEMA, SCHEMA_VERSION
-
-
-class CurationFailed(RuntimeError):
-    pass
 
 
 def _lang_partition(row):
@@ -56,8 +53,7 @@ def _by_location(row):
 
 
 def _own_cluster(doc):
-    doc["dedup_cluster"], doc["dedup_cluster_size"] = doc["id"], 1
-    return doc
+    return {**doc, "dedup_cluster": doc["id"], "dedup_cluster_size": 1}
 
 
 class CountKept(CountingDoFn):
@@ -120,17 +116,11 @@ class RunResult:
 
 
 def _check_beam_args(beam_args: list[str]) -> PipelineOptions:
-    """Beam only warns about options it does not know; a typo must fail instead."""
-    parser = argparse.ArgumentParser(add_help=False)
-    seen = set()
-    stack = [PipelineOptions]
-    while stack:
-        cls = stack.pop()
-        if cls in seen:
-            continue
-        seen.add(cls)
+    """Beam only warns about options it does not know; a typo must fail instead. The parser is
+    built as PipelineOptions.get_all_options builds it."""
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
         cls._add_argparse_args(parser)
-        stack.extend(cls.__subclasses__())
     _, unknown = parser.parse_known_args(beam_args)
     if unknown:
         raise ConfigError(f"unknown options: {unknown}")
@@ -199,7 +189,7 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
                          ("apache-beam", "pyarrow", "fasttext", "resiliparse", "ftfy", "warcio", "mwparserfromhell")},
             "config": config.to_json(),
             "filters": preset,
-            "lid_model": lid_model,
+            "lid_model": {"path": lid_model, "sha256": outputs.sha256_of(lid_model)},
             "sources": matched,
             "totals": stats["totals"],
             "files": files,
@@ -210,7 +200,7 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
 
 def parse_args(argv: list[str] | None):
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines.curate",
+        prog="python -m pipelines.curate", allow_abbrev=False,
         description="Curate raw text sources into zstd Parquet shards. Unrecognised options go to Beam.")
     parser.add_argument("--config", help="YAML recipe naming the sources (see configs/recipes/)")
     parser.add_argument("--input", action="append", metavar="[NAME=]GLOB",
@@ -236,7 +226,7 @@ def parse_args(argv: list[str] | None):
 def main(argv: list[str] | None = None) -> int:
     try:
         result = run(argv)
-    except (ConfigError, outputs.OutputNotEmpty) as exc:
+    except (ConfigError, UnknownPreset, ModelNotFound, outputs.OutputNotEmpty) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(accounting.funnel_text(result.stats))

@@ -44,7 +44,7 @@ def prepare_output(output: str, overwrite: bool) -> None:
         os.makedirs(output, exist_ok=True)
 
 
-def _sha256(path: str) -> str:
+def sha256_of(path: str) -> str:
     digest = hashlib.sha256()
     with FileSystems.open(path) as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -64,7 +64,7 @@ def list_outputs(output: str) -> list[dict]:
                 check_schema(parquet.schema_arrow, SCHEMAS[kind], relative)
                 rows = parquet.metadata.num_rows
             files.append({"path": relative, "kind": kind, "partition": parts[1] if len(parts) == 3 else None,
-                          "rows": rows, "bytes": meta.size_in_bytes, "sha256": _sha256(meta.path)})
+                          "rows": rows, "bytes": meta.size_in_bytes, "sha256": sha256_of(meta.path)})
     return sorted(files, key=lambda f: f["path"])
 
 

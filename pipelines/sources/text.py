@@ -8,10 +8,11 @@ Gutenberg's start marker.
 import re
 
 from pipelines.sources.decoding import BinaryContent, UndecodableText, check_not_binary, decode_text
-from pipelines.sources.records import FileContext
+from pipelines.sources.records import FileContext, Rejected
 from pipelines.sources.streams import decompressed
 
 DEFAULT_MAX_DOC_BYTES = 16 << 20
+SPLIT_FILE_FACTOR = 64  # a file split into entries may hold this many max-size documents
 
 _PG_START = re.compile(
     r"^\s*(?:\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK[^\n]*"
@@ -40,25 +41,25 @@ def strip_gutenberg(text: str) -> tuple[str, str | None] | None:
     return body.strip("\r\n"), title.group(1).strip() if title else None
 
 
-def _read_limited(raw, ctx: FileContext) -> tuple[bytes, bool]:
-    """(bytes, too_large): at most max_doc_bytes of the decompressed file. A truncated or corrupt
-    compressed file raises (EOFError, OSError, zlib.error): the read stage quarantines it."""
-    limit = int(ctx.options.get("max_doc_bytes", DEFAULT_MAX_DOC_BYTES)) or None
-    stream = decompressed(raw, ctx.file)
-    data = stream.read(limit + 1 if limit else -1)
-    return (data[:limit], True) if limit and len(data) > limit else (data, False)
+def _read_file(raw, ctx: FileContext, limit: int):
+    """The decompressed file, or a too_large reject if it holds more than `limit` bytes (0: no limit).
 
-
-def _too_large(ctx: FileContext, what: str):
-    limit = int(ctx.options.get("max_doc_bytes", DEFAULT_MAX_DOC_BYTES))
-    doc = ctx.document(0, text="")
-    return ctx.reject(doc, "too_large", f"{what} is larger than max_doc_bytes={limit}")
+    A truncated or corrupt compressed file raises (EOFError, OSError, zlib.error); the read stage
+    quarantines it.
+    """
+    data = decompressed(raw, ctx.file).read(limit + 1 if limit else -1)
+    if limit and len(data) > limit:
+        return ctx.reject(ctx.document(0, text=""), "too_large", f"file is larger than {limit} bytes")
+    return data
 
 
 def read_text(raw, ctx: FileContext):
-    data, too_large = _read_limited(raw, ctx)
-    if too_large:
-        yield _too_large(ctx, "file")
+    max_doc = int(ctx.options.get("max_doc_bytes", DEFAULT_MAX_DOC_BYTES))
+    separator = ctx.options.get("split")
+    # A split file holds many documents, each checked against max_doc_bytes by the read stage.
+    data = _read_file(raw, ctx, max_doc * SPLIT_FILE_FACTOR if separator else max_doc)
+    if isinstance(data, Rejected):
+        yield data
         return
     if not data:
         return  # the read stage records an empty file
@@ -73,7 +74,6 @@ def read_text(raw, ctx: FileContext):
     if stripped is not None:
         text, title = stripped
         metadata["gutenberg_stripped"] = True
-    separator = ctx.options.get("split")
     if not separator:
         yield ctx.document(0, text=text, title=title, metadata=metadata or None)
         return
@@ -100,9 +100,9 @@ def _split_entries(text: str, separator: str, encoding: str, ctx: FileContext, m
 
 def read_html_file(raw, ctx: FileContext):
     """A loose HTML file: one document, extracted later like a WARC response."""
-    data, too_large = _read_limited(raw, ctx)
-    if too_large:
-        yield _too_large(ctx, "file")
+    data = _read_file(raw, ctx, int(ctx.options.get("max_doc_bytes", DEFAULT_MAX_DOC_BYTES)))
+    if isinstance(data, Rejected):
+        yield data
         return
     if not data:
         return

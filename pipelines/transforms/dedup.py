@@ -40,6 +40,7 @@ class Decide(CountingDoFn):
         clusters = list(grouped["cluster"])
         cluster = clusters[0] if clusters else None
         for doc in grouped["docs"]:
+            doc = dict(doc)
             source = doc["source"]
             self.counters.inc("stage_in", stage=STAGE, source=source)
             if cluster is None:

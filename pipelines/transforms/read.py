@@ -8,7 +8,6 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.sources import READERS, FileContext, Quarantined, Rejected, glob_base, infer_format, relative_location
-from pipelines.sources.records import SAMPLE_BYTES
 from pipelines.transforms.metrics import CountingDoFn
 from pipelines.transforms.stages import QUARANTINE, REJECTS
 
@@ -92,8 +91,6 @@ class ReadFile(CountingDoFn):
             self.counters.inc("rejected", stage=item.stage, reason=item.reason, source=source)
             yield beam.pvalue.TaggedOutput(REJECTS, item.row())
         else:
-            if item.sample and len(item.sample) > SAMPLE_BYTES:
-                item.sample = item.sample[:SAMPLE_BYTES]
             self.counters.inc("quarantined", stage=item.stage, error=item.error, source=source)
             yield beam.pvalue.TaggedOutput(QUARANTINE, item.row())
 

@@ -1,7 +1,8 @@
 """Per-document stages and the one DoFn that runs any of them with the run's accounting.
 
 A stage is a small object: `setup()` loads what it needs once per worker (models, the extraction
-process), `apply(doc)` returns the document (possibly changed), a Rejected or a Quarantined.
+process), `apply(doc)` takes a copy of the document and returns it (possibly changed), a Rejected
+or a Quarantined.
 The logic itself lives in filters/ and pipelines/sources/; these classes only adapt it.
 """
 
@@ -17,8 +18,8 @@ from filters.base import FilterChain
 from filters.langid import LanguageIdentifier
 from filters.normalise import normalise_text
 from pipelines.sources.html import charset_from_content_type, html_to_text
-from pipelines.sources.records import Quarantined, Rejected
-from pipelines.sources.sandbox import ExtractionCrashed, ExtractionError, ExtractionSandbox, ExtractionTimeout
+from pipelines.sources.records import SAMPLE_BYTES, Quarantined, Rejected
+from pipelines.sources.sandbox import ExtractionSandbox
 from pipelines.transforms.metrics import CountingDoFn
 
 REJECTS = "rejects"
@@ -41,7 +42,7 @@ class Stage:
 def _quarantine(doc: dict, stage: str, exc: BaseException, sample: bytes | None = None) -> Quarantined:
     return Quarantined(source=doc["source"], format=doc["format"], file=doc["file"], offset=doc["offset"],
                        stage=stage, error=type(exc).__name__, message=str(exc)[:2000],
-                       record_id=doc["id"], sample=sample[:512] if sample else None)
+                       record_id=doc["id"], sample=sample[:SAMPLE_BYTES] if sample else None)
 
 
 class Extract(Stage):
@@ -76,9 +77,7 @@ class Extract(Stage):
                 result = self._sandbox.call(content, charset, self.extractor)
             else:
                 result = html_to_text(content, charset, self.extractor)
-        except (ExtractionTimeout, ExtractionCrashed, ExtractionError) as exc:
-            return _quarantine(doc, self.name, exc, content)
-        except Exception as exc:  # in-process extraction: same treatment as the sandbox's errors
+        except Exception as exc:  # the sandbox's timeout, crash or error, or the extractor's own
             return _quarantine(doc, self.name, exc, content)
         doc["text"] = result["text"]
         doc["title"] = doc.get("title") or result["title"]
@@ -177,7 +176,7 @@ class StageFn(CountingDoFn):
     def process(self, doc):
         name, source = self.stage.name, doc["source"]
         self.counters.inc("stage_in", stage=name, source=source)
-        result = self.stage.apply(doc)
+        result = self.stage.apply(dict(doc))  # Beam inputs must not be changed; stages change their copy
         if isinstance(result, Rejected):
             self.counters.inc("rejected", stage=name, reason=result.reason, source=source)
             yield beam.pvalue.TaggedOutput(REJECTS, result.row())

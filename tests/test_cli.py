@@ -1,0 +1,64 @@
+"""The command line: quick form, overwrite rules, loud failures."""
+
+import json
+
+import pytest
+
+from pipelines.config import ConfigError, build_config, sources_from_inputs
+from pipelines.curate import main
+
+
+def test_quick_form_names_sources_and_infers_types(tmp_path, data_dir, capsys):
+    out = tmp_path / "run"
+    code = main(["--input", str(data_dir / "ccnet_jsonl_dolma" / "*.jsonl.gz"),
+                 "--input", f"books={data_dir / 'gutenberg_en' / '*.txt'}", "--output", str(out)])
+    assert code == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert set(stats["sources"]) == {"ccnet_jsonl_dolma", "books"}
+    assert stats["sources"]["books"]["records"] == 3
+    printed = capsys.readouterr().out
+    assert "Stages (documents in -> out" in printed and "fingerprint" in printed
+    # The same output again is refused, then replaced with --overwrite.
+    assert main(["--input", str(data_dir / "gutenberg_en" / "*.txt"), "--output", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert main(["--input", str(data_dir / "gutenberg_en" / "*.txt"), "--output", str(out), "--overwrite"]) == 0
+    assert set(json.loads((out / "stats.json").read_text())["sources"]) == {"gutenberg_en"}
+    assert not list(out.glob("documents/*/*.parquet"))[0].name.startswith("ccnet")
+
+
+def test_a_stage_that_keeps_nothing_fails_loudly(tmp_path, data_dir, capsys):
+    out = tmp_path / "run"
+    code = main(["--input", str(data_dir / "ccnet_jsonl_dolma" / "*.jsonl.gz"), "--output", str(out),
+                 "--languages", "xx"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "stage langid produced no documents" in err
+    assert (out / "stats.json").exists() and not (out / "manifest.json").exists()
+    # Accepted when asked for.
+    assert main(["--input", str(data_dir / "ccnet_jsonl_dolma" / "*.jsonl.gz"), "--output", str(out),
+                 "--languages", "xx", "--allow-empty", "--overwrite"]) == 0
+
+
+def test_config_errors(tmp_path, data_dir, capsys):
+    assert main(["--input", str(data_dir / "no_such_set" / "*.txt"), "--output", str(tmp_path / "a")]) == 2
+    assert "matches no files" in capsys.readouterr().err
+    assert main(["--input", str(data_dir / "gutenberg_en" / "*.txt"), "--output", str(tmp_path / "b"),
+                 "--direct_num_wrokers=2"]) == 2
+    assert "unknown options" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="unique"):
+        build_config({"sources": [{"name": "a", "glob": "x"}, {"name": "a", "glob": "y"}]}, [], "out", {})
+    with pytest.raises(ConfigError, match="unknown recipe keys"):
+        build_config({"sources": [{"glob": "x"}], "filter": "gopher"}, [], "out", {})
+    with pytest.raises(ConfigError, match="unknown type"):
+        build_config({"sources": [{"glob": "x", "type": "pdf"}]}, [], "out", {})
+
+
+def test_recipe_variables(monkeypatch):
+    monkeypatch.setenv("DATA_DIR", "/data/shared")
+    config = build_config({"sources": [{"glob": "${DATA_DIR}/books/*.txt"}, {"glob": "${CRAWL:-gs://b/cc}/*.warc.gz"}],
+                           "languages": "en,de"}, [], "gs://b/out", {"min_lang_score": 0.5})
+    assert [s.glob for s in config.sources] == ["/data/shared/books/*.txt", "gs://b/cc/*.warc.gz"]
+    assert [s.name for s in config.sources] == ["books", "cc"]
+    assert config.languages == ("en", "de") and config.min_lang_score == 0.5 and config.output == "gs://b/out"
+    assert [s.name for s in sources_from_inputs(["web=/x/lang=en/*.parquet", "/x/lang=en/*.parquet"])] == \
+           ["web", "lang=en"]
