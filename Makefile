@@ -14,7 +14,9 @@ OUT ?= runs/curate
 # Extra options for pipelines.curate, e.g. BEAM_ARGS="--direct_num_workers=2 --direct_running_mode=multi_processing"
 BEAM_ARGS ?=
 
-.PHONY: venv demo demo-corpus curate test bench clean
+PEERS_VENV ?= /tmp/venv-peers
+
+.PHONY: venv demo demo-corpus curate test bench peers-venv clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +46,14 @@ curate: venv
 test: venv
 	$(PY) -m pytest -q
 
+# make peers-venv first to add the side-by-side comparison with datatrove.
 bench: venv
-	$(PY) bench/curate.py --data-dir $(DATA_DIR)
+	$(PY) bench/curate.py --data-dir $(DATA_DIR) --peers-python $(PEERS_VENV)/bin/python
+
+# datatrove and friends in their own venv (../shared/peers), plus what its WarcReader needs.
+peers-venv:
+	bash $(dir $(DATA_DIR))peers/setup_venvs.sh $(PEERS_VENV) /tmp/venv-textdedup
+	$(PEERS_VENV)/bin/pip install --quiet faust-cchardet==3.2.0 python-magic==0.4.27 warcio==1.8.1 lxml_html_clean==0.4.6
 
 clean:
 	rm -rf runs data/demo .pytest_cache

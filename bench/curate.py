@@ -8,6 +8,8 @@
    with two worker processes; wall time, documents per second and the peak memory of the run.
 3. Language ID: lid.176 against the UDHR in every language lid.176 knows (whole declarations and
    their first 200 characters), languages matched through ISO 639-3 and macrolanguages.
+4. Side by side with datatrove 0.10.1 (`--peers-python`, the venv of ../shared/peers/setup_venvs.sh),
+   in the same run on the same inputs: WARC reading, HTML extraction and language ID.
 
 The corpus is every supported-format set of ../shared/data, plus the multilingual fortune files split
 into entries (tens of thousands of short documents), `--repeat` times under distinct source names.
@@ -178,11 +180,79 @@ def lid_accuracy(data_dir: Path) -> dict:
             for key, c in per_length.items()} | {"misses_whole": misses}
 
 
+def _build_demo_warc(output: Path) -> Path:
+    subprocess.run([sys.executable, "-m", "pipelines.demo_corpus", "--output", str(output)], cwd=REPO,
+                   check=True, capture_output=True)
+    return output / "pydoc.warc.gz"
+
+
+def side_by_side(data_dir: Path, peers_python: str, texts: list[str], copies: int = 3) -> dict:
+    """Ours and datatrove's on the same WARC files and texts; ratios are ours over theirs in docs/s."""
+    from pipelines.sources.sandbox import ExtractionSandbox
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        warcs = [data_dir / "cc_warc_2020_34_resiliparse" / "warcfile.warc.gz",
+                 data_dir / "web_warc_dolma_wget" / "sample-0000.warc.gz",
+                 data_dir / "cc_whirlwind_warc_wet_wat" / "whirlwind.warc.gz",
+                 _build_demo_warc(tmp / "demo")]
+        warc_dir = tmp / "warc"
+        warc_dir.mkdir()
+        for copy in range(copies):  # several copies, so the timings are not a few milliseconds
+            for path in warcs:
+                (warc_dir / f"{copy}-{path.name}").symlink_to(path)
+        start = time.perf_counter()
+        html = []
+        for path in sorted(warc_dir.glob("*.warc.gz")):
+            ctx = FileContext("bench", "warc", str(path), path.name)
+            with open(path, "rb") as raw:
+                html += [d for d in READERS["warc"](raw, ctx) if isinstance(d, dict) and "content" in d]
+        ours = {"read_warc": {"docs": len(html), "seconds": time.perf_counter() - start}}
+        for extractor in ("trafilatura", "resiliparse"):
+            sandbox = ExtractionSandbox(10)  # both sides extract in a child process with a time limit
+            sandbox.call(b"<p>warm up</p>", None, extractor)
+            start = time.perf_counter()
+            out = [sandbox.call(d["content"], charset_from_content_type(d["content_type"]), extractor) for d in html]
+            ours[f"extract_{extractor}"] = {"docs": len(html), "docs_out": sum(bool(r["text"].strip()) for r in out),
+                                            "seconds": time.perf_counter() - start}
+            sandbox.close()
+        text_file = tmp / "texts.jsonl"
+        text_file.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
+        lid = LanguageIdentifier()
+        start = time.perf_counter()
+        for text in texts:
+            lid.identify(text)
+        ours["langid"] = {"docs": len(texts), "seconds": time.perf_counter() - start}
+        peer = subprocess.run([peers_python, str(REPO / "bench" / "datatrove_side.py"), "--warc-dir", str(warc_dir),
+                               "--texts", str(text_file), "--lid-model", lid.model_path, "--work", str(tmp / "dt")],
+                              capture_output=True, text=True)
+        if peer.returncode:
+            raise RuntimeError(peer.stderr[-3000:])
+        theirs = json.loads(peer.stdout.strip().splitlines()[-1])
+
+    def rate(r, key="docs"):
+        return r[key] / r["seconds"]
+
+    return {
+        "ours": ours, "datatrove": theirs,
+        "rows": [
+            ("read WARC (warcio both)", rate(ours["read_warc"]), rate(theirs["read_warc"])),
+            ("extract: trafilatura both", rate(ours["extract_trafilatura"]),
+             rate(theirs["extract_trafilatura"], "docs_in")),
+            ("extract: ours resiliparse vs their trafilatura", rate(ours["extract_resiliparse"]),
+             rate(theirs["extract_trafilatura"], "docs_in")),
+            ("language ID (lid.176.ftz both)", rate(ours["langid"]), rate(theirs["langid"])),
+        ],
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--repeat", type=int, default=1, help="copies of the corpus, as distinct sources")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--peers-python", default="/tmp/venv-peers/bin/python",
+                        help="interpreter of the peers' venv (../shared/peers/setup_venvs.sh); skipped if missing")
     args = parser.parse_args(argv)
     data_dir = Path(args.data_dir).resolve()
     recipe = corpus_recipe(data_dir, args.repeat)
@@ -192,6 +262,9 @@ def main(argv=None) -> int:
     results["end_to_end"] = [end_to_end(recipe, []),
                              end_to_end(recipe, ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])]
     results["lid_udhr"] = lid_accuracy(data_dir)
+    if Path(args.peers_python).exists():
+        texts = [d["text"] for d in read_corpus(recipe) if "text" in d]
+        results["side_by_side"] = side_by_side(data_dir, args.peers_python, texts)
 
     corpus = results["per_stage"].pop("_corpus")
     print(f"Corpus: {corpus['documents']} documents ({corpus['html_documents']} HTML), "
@@ -212,6 +285,17 @@ def main(argv=None) -> int:
     for key in ("whole", "first_200_chars", "whole, score >= 0.65"):
         print(f"  {key:22} accuracy {lid[key]['accuracy']:.4f} ({lid[key]['correct']}/{lid[key]['files']})")
     print("  misses (whole):", "; ".join(lid["misses_whole"]) or "none")
+    if "side_by_side" in results:
+        sbs = results["side_by_side"]
+        print("\nSide by side with datatrove 0.10.1, same inputs, one process each (docs/s)")
+        print(f"  {'':48} {'ours':>9} {'datatrove':>10} {'ratio':>7}")
+        for label, ours, theirs in sbs["rows"]:
+            print(f"  {label:48} {ours:9.1f} {theirs:10.1f} {ours / theirs:6.2f}x")
+        print(f"  documents: ours {sbs['ours']['read_warc']['docs']} HTML responses, datatrove "
+              f"{sbs['datatrove']['read_warc']['docs']} (it drops non-HTML, undecodable and error records "
+              f"silently); {sbs['ours']['langid']['docs']} texts for language ID")
+    else:
+        print(f"\n(no side-by-side: {args.peers_python} not found; run ../shared/peers/setup_venvs.sh)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
