@@ -6,10 +6,6 @@ from collections import defaultdict
 STAGES = ("read", "extract", "normalise", "langid", "quality", "dedup")
 
 
-class AccountingError(RuntimeError):
-    """Counts do not add up, or a stage produced nothing: the run must not look successful."""
-
-
 def build_stats(counters: list[tuple[str, dict, int]]) -> dict:
     sources: dict = defaultdict(lambda: defaultdict(int))
     stages: dict = {s: {"in": 0, "out": 0, "rejected": defaultdict(int), "quarantined": defaultdict(int)}
@@ -22,7 +18,7 @@ def build_stats(counters: list[tuple[str, dict, int]]) -> dict:
             stages["read"]["in"] += value
         elif event == "files":
             sources[source]["files"] += value
-        elif event == "stage_in" and stage != "read":
+        elif event == "stage_in":
             stages[stage]["in"] += value
         elif event == "stage_out":
             stages[stage]["out"] += value

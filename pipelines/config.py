@@ -22,10 +22,14 @@ from dataclasses import dataclass, field, fields, replace
 import yaml
 
 from pipelines.sources import READERS, glob_base
+from pipelines.sources.records import DEFAULT_MAX_DOC_BYTES
 from pipelines.transforms.read import SourceSpec
 
 DEFAULT_DATA_DIR = "../shared/data"
 DEDUP_MODES = ("none", "exact")
+# Options a source may set, by reader type.
+SOURCE_OPTIONS = {"text": {"split"}, "gutenberg": {"split"}, "jsonl": {"text_field"}, "parquet": {"text_field"}}
+_NAME = re.compile(r"[^|/\s]+")  # names are counter labels and id prefixes
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
@@ -46,7 +50,7 @@ class CurateConfig:
     dedup: str = "exact"
     dedup_fanout: int = 16
     shard_bytes: int = 256 << 20  # text bytes per output shard; zstd files are about 3-4x smaller
-    max_doc_bytes: int = 16 << 20
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
     reshuffle: bool | None = None  # spread records over workers; None: unless one local worker runs all
     overwrite: bool = False
     allow_empty: bool = False
@@ -83,14 +87,21 @@ def _source(entry: dict, index: int) -> SourceSpec:
     kind = entry.get("type")
     if kind is not None and kind not in READERS:
         raise ConfigError(f"source {index}: unknown type {kind!r}; types: {sorted(READERS)}")
+    options = dict(entry.get("options") or {})
+    allowed = set().union(*SOURCE_OPTIONS.values()) if kind is None else SOURCE_OPTIONS.get(kind, set())
+    if set(options) - allowed:
+        raise ConfigError(f"source {index}: unknown options {sorted(set(options) - allowed)} for type {kind}; "
+                          f"known: {sorted(allowed)}")
     glob = absolute(expand_vars(str(entry["glob"])))
-    return SourceSpec(name=str(entry.get("name") or _name_from_glob(glob)), glob=glob, type=kind,
-                      options=dict(entry.get("options") or {}))
+    name = str(entry["name"]) if entry.get("name") else _name_from_glob(glob)
+    if not _NAME.fullmatch(name):
+        raise ConfigError(f"source {index}: name {name!r} may not hold '|', '/' or white space")
+    return SourceSpec(name=name, glob=glob, type=kind, options=options)
 
 
 def _name_from_glob(glob: str) -> str:
     """The name of the directory the glob reads from."""
-    return posixpath.basename(glob_base(glob).rstrip("/")) or "input"
+    return re.sub(r"[|/\s]+", "_", posixpath.basename(glob_base(glob).rstrip("/"))) or "input"
 
 
 def sources_from_inputs(inputs: list[str]) -> list[SourceSpec]:
@@ -134,6 +145,17 @@ def build_config(recipe: dict | None, inputs: list[str], output: str, overrides:
         langs = langs.split(",") if isinstance(langs, str) else langs or ()
         settings["languages"] = tuple(lang.strip() for lang in langs if lang.strip())
     config = replace(CurateConfig(sources=tuple(sources), output=absolute(output)), **settings)
+    _check_values(config)
+    return config
+
+
+def _check_values(config: CurateConfig) -> None:
+    """Wrong values fail here, before any worker starts."""
     if config.dedup not in DEDUP_MODES:
         raise ConfigError(f"dedup {config.dedup!r}: choose from {DEDUP_MODES}")
-    return config
+    numbers = {"min_lang_score": (config.min_lang_score, 0, 1), "extract_timeout_s": (config.extract_timeout_s, 0, None),
+               "dedup_fanout": (config.dedup_fanout, 1, None), "shard_bytes": (config.shard_bytes, 1, None),
+               "max_doc_bytes": (config.max_doc_bytes, 0, None)}
+    for name, (value, low, high) in numbers.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or (high is not None and value > high):
+            raise ConfigError(f"{name} must be a number in [{low}, {high if high is not None else 'inf'}], got {value!r}")

@@ -161,7 +161,7 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
     preset, chain = load_preset(config.filters)
     lid_model = config.lid_model or default_model_path()
     matched = _check_sources(config)
-    outputs.prepare_output(config.output, config.overwrite)
+    outputs.prepare_output(config.output, config.overwrite, [spec.glob for spec in config.sources])
 
     started = time.time()
     pipeline = beam.Pipeline(options=options)
@@ -173,6 +173,7 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
     stats = accounting.build_stats(query_counters(result))
     stats["seconds"] = round(finished - started, 3)
     outputs.write_json(config.output, "stats.json", stats)
+    outputs.close_shard_gaps(config.output)
     files = outputs.list_outputs(config.output)
     problems = accounting.check_stats(stats, config.allow_empty) + accounting.check_files(stats, files)
     manifest = None
@@ -185,8 +186,8 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
             "seconds": round(finished - started, 3),
             "argv": argv,
             "runner": str(options.view_as(StandardOptions).runner),
-            "versions": {p: importlib.metadata.version(p) for p in
-                         ("apache-beam", "pyarrow", "fasttext", "resiliparse", "ftfy", "warcio", "mwparserfromhell")},
+            "versions": _versions("apache-beam", "pyarrow", "fasttext", "resiliparse", "trafilatura", "ftfy",
+                                  "warcio", "mwparserfromhell"),
             "config": config.to_json(),
             "filters": preset,
             "lid_model": {"path": lid_model, "sha256": outputs.sha256_of(lid_model)},
@@ -196,6 +197,16 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
         }
         outputs.write_json(config.output, "manifest.json", manifest)
     return RunResult(config=config, stats=stats, manifest=manifest, problems=problems)
+
+
+def _versions(*packages: str) -> dict:
+    out = {}
+    for package in packages:
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            out[package] = None
+    return out
 
 
 def parse_args(argv: list[str] | None):

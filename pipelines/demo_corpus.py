@@ -11,9 +11,9 @@ crawl holds, so that every stage visibly acts:
 - a Latin-1 copy served with its charset, and a mojibake copy (UTF-8 read as cp1252), which
   extraction and ftfy turn back into the original text (exact dedup after normalisation);
 - near copies with a few words dropped (kept now; MinHash near-dedup removes them);
-- junk: link-only index pages and symbol tables (quality filter), script-only pages (no text),
-  a 404 and an image response (read-time rejects), and a truncated copy of the archive
-  (quarantine).
+- junk: link-only index pages (language ID cannot tell what a list of names is), script-only
+  pages (no text to extract), a 404 and an image response (read-time rejects), and a truncated
+  copy of the archive (quarantine). Short and code-heavy pages fall to the quality filter.
 
 Every choice is seeded, and record ids and dates are fixed, so the same Python gives the same bytes.
 """

@@ -7,14 +7,17 @@ a reader treats a run without it as incomplete.
 import hashlib
 import json
 import os
+import re
 
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import SCHEMAS, check_schema
 
 KINDS = {"documents": "documents/*/part-*.parquet", "rejects": "rejects/*/part-*.parquet",
          "quarantine": "quarantine/part-*.parquet"}
+RUN_ENTRIES = {"documents", "rejects", "quarantine", "stats.json", "manifest.json"}
 
 
 class OutputNotEmpty(RuntimeError):
@@ -31,13 +34,21 @@ def existing_entries(output: str) -> list[str]:
     return [m.path for m in FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list]
 
 
-def prepare_output(output: str, overwrite: bool) -> None:
+def prepare_output(output: str, overwrite: bool, inputs: list[str] = ()) -> None:
     """Refuse a non-empty output unless `overwrite`, which clears it first (stale shards from an
-    earlier run must not mix with this one's)."""
+    earlier run must not mix with this one's). Only an earlier run's files are ever deleted."""
+    root = output.rstrip("/") + "/"
+    inside = [glob for glob in inputs if glob.startswith(root)]
+    if inside:
+        raise OutputNotEmpty(f"inputs {inside} lie inside the output {output}")
     entries = existing_entries(output)
     if entries and not overwrite:
         raise OutputNotEmpty(f"{output} is not empty ({len(entries)} entries, e.g. {entries[0]!r}); "
                              f"pass --overwrite to replace it")
+    foreign = sorted({e[len(root):].split("/")[0] if e.startswith(root) else e for e in entries} - RUN_ENTRIES)
+    if foreign:
+        raise OutputNotEmpty(f"{output} holds {foreign[:5]}, which no curation run writes; "
+                             f"refusing to delete it, even with --overwrite")
     if entries:
         FileSystems.delete([output] if _is_local(output) else entries)
     if _is_local(output):
@@ -46,10 +57,35 @@ def prepare_output(output: str, overwrite: bool) -> None:
 
 def sha256_of(path: str) -> str:
     digest = hashlib.sha256()
-    with FileSystems.open(path) as fh:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_SHARD_NAME = re.compile(r"part-(\d+)-of-(\d+)\.parquet$")
+
+
+def close_shard_gaps(output: str) -> int:
+    """Renumber a partition's shards to part-00000-of-K ... part-(K-1)-of-K when hashing left some
+    numbers unused (a partition of few rows); returns how many files were renamed."""
+    groups: dict = {}
+    for pattern in KINDS.values():
+        for meta in FileSystems.match([FileSystems.join(output, pattern)])[0].metadata_list:
+            directory, name = meta.path.rsplit("/", 1)
+            groups.setdefault(directory, []).append((int(_SHARD_NAME.search(name).group(1)), name))
+    sources, destinations = [], []
+    for directory, shards in groups.items():
+        shards.sort()
+        count = len(shards)
+        for new, (_, name) in enumerate(shards):
+            wanted = f"part-{new:05d}-of-{count:05d}.parquet"
+            if name != wanted:
+                sources.append(f"{directory}/{name}")
+                destinations.append(f"{directory}/{wanted}")
+    if sources:
+        FileSystems.rename(sources, destinations)
+    return len(sources)
 
 
 def list_outputs(output: str) -> list[dict]:

@@ -6,10 +6,10 @@ Three tables, each written with an explicit schema and versioned in the file's k
 - rejects:    dropped documents with the stage and reason, `rejects/stage=<stage>/...`
 - quarantine: records that could not be read at all, with file, offset and error
 
-`offset` locates a record in its file: the byte offset of the WARC/WET record (of its gzip member in
-a compressed WARC), of the line in the decompressed JSONL or text stream, or of the `<page>` start
-tag in the decompressed XML dump; for Parquet input it is the row index; for a whole-file document it
-is 0.
+`offset` locates a record in its file: the byte offset of a WARC record (of its gzip member in a
+compressed WARC, so a reader can seek to it), of a WET record, JSONL line or text entry in the
+decompressed stream, or of the `<page>` start tag in the decompressed XML dump; for Parquet input it
+is the row index; for a whole-file document it is 0.
 """
 
 import pyarrow as pa
@@ -82,7 +82,7 @@ QUARANTINE_SCHEMA = _with_metadata(
             _f("format", pa.string()),
             _f("file", pa.string()),
             _f("offset", pa.int64()),
-            _f("stage", pa.string()),  # read or extract
+            _f("stage", pa.string()),  # the stage that could not handle the record
             _f("error", pa.string()),  # exception class or a short error name
             _f("message", pa.string()),
             _f("record_id", pa.string(), True),  # the document id when the record was identified

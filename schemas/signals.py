@@ -12,11 +12,11 @@ import pyarrow as pa
 SIGNALS: dict[str, tuple[pa.DataType, str]] = {
     "gopher_word_count": (pa.int32(), "words (tokens with at least one non-punctuation character)"),
     "gopher_mean_word_length": (pa.float32(), "mean length of those words, in characters"),
-    "gopher_hash_ratio": (pa.float32(), "'#' characters per word"),
-    "gopher_ellipsis_ratio": (pa.float32(), "'...' and '\u2026' per word"),
+    "gopher_hash_ratio": (pa.float32(), "'#' characters per token (words and punctuation)"),
+    "gopher_ellipsis_ratio": (pa.float32(), "'...' and '\u2026' per token"),
     "gopher_bullet_lines_ratio": (pa.float32(), "share of lines starting with a bullet"),
     "gopher_ellipsis_lines_ratio": (pa.float32(), "share of lines ending with an ellipsis"),
-    "gopher_alpha_words_ratio": (pa.float32(), "share of words with an alphabetic character"),
+    "gopher_alpha_words_ratio": (pa.float32(), "share of tokens with an alphabetic character"),
     "gopher_stop_words": (pa.int32(), "occurrences of the language's Gopher stop words"),
 }
 

@@ -23,7 +23,14 @@ def bad_run(tmp_path_factory, data_dir):
     (src / "truncated.jsonl.gz").write_bytes(whole[: len(whole) // 2])
     # A line holding bytes that are not UTF-8, between two good lines.
     (src / "invalid-utf8.jsonl").write_bytes(lines[0] + lines[1].replace(b"the", b"th\xff\xfe", 1) + lines[2])
-    (src / "malformed.jsonl").write_bytes(lines[0] + b'{"text": "unterminated\n' + b"[1, 2]\n" + lines[3])
+    (src / "malformed.jsonl").write_bytes(lines[0] + b'{"text": "unterminated\n' + b"[1, 2]\n" + lines[3]
+                                          + b"[" * 100_000 + b"\n" + lines[4])
+    # JSON escapes for unpaired surrogates, which no UTF-8 writer accepts, in the text and the fields.
+    (src / "surrogates.jsonl").write_bytes(b'{"text": "lone \\ud800 surrogate in a document", '
+                                           b'"title": "bad \\udfff title", "url": "http://x/\\ud83d"}\n')
+    # A WET file whose second record has a garbled WARC-Type header.
+    wet = (data_dir / "wet_ccnet_test_sample" / "sample.warc.txt").read_bytes()
+    (src / "garbled.warc.wet").write_bytes(wet.replace(b"WARC-Type: conversion", b"WARC-Typo: conversion", 1))
     (src / "empty.txt").write_bytes(b"")
     (src / "binary.txt").write_bytes(bytes(range(256)) * 64)
     # The Wikipedia sample, re-encoded as UTF-16 (with a byte-order mark) and without one.
@@ -78,8 +85,23 @@ def test_invalid_utf8_line_is_quarantined_alone(bad_run):
 def test_malformed_json_lines(bad_run):
     _, out, _ = bad_run
     errors = Counter(q["error"] for q in quarantined(out, "malformed.jsonl"))
-    assert errors == {"JSONDecodeError": 1, "NotAnObject": 1}
-    assert sum(d["file"].endswith("malformed.jsonl") for d in read_rows(out, "documents")) == 2
+    assert errors == {"JSONDecodeError": 1, "NotAnObject": 1, "RecursionError": 1}
+    # Every good line is read, also the ones after a line nested 100,000 deep.
+    assert sum(d["file"].endswith("malformed.jsonl") for d in read_rows(out, "documents")) == 3
+
+
+def test_unpaired_surrogates_are_replaced(bad_run):
+    _, out, _ = bad_run
+    [doc] = [d for d in read_rows(out, "documents") if d["file"].endswith("surrogates.jsonl")]
+    assert doc["text"] == "lone \ufffd surrogate in a document"
+    assert (doc["title"], doc["url"]) == ("bad \ufffd title", "http://x/\ufffd")
+
+
+def test_wet_record_with_a_garbled_type(bad_run):
+    _, out, _ = bad_run
+    [q] = quarantined(out, "garbled.warc.wet")
+    assert q["error"] == "MalformedRecord" and "None" in q["message"]
+    assert sum(d["file"].endswith("garbled.warc.wet") for d in read_rows(out, "documents")) == 2
 
 
 def test_empty_and_binary_files(bad_run):

@@ -62,3 +62,26 @@ def test_recipe_variables(monkeypatch):
     assert config.languages == ("en", "de") and config.min_lang_score == 0.5 and config.output == "gs://b/out"
     assert [s.name for s in sources_from_inputs(["web=/x/lang=en/*.parquet", "/x/lang=en/*.parquet"])] == \
            ["web", "lang=en"]
+
+
+def test_overwrite_only_ever_deletes_a_run(tmp_path, data_dir, capsys):
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    code = main(["--input", str(data_dir / "gutenberg_en" / "*.txt"), "--output", str(precious), "--overwrite"])
+    assert code == 2 and "refusing to delete" in capsys.readouterr().err
+    assert (precious / "thesis.txt").read_text() == "years of work"
+    # Nor may a run read from inside its own output.
+    assert main(["--input", str(precious / "*.txt"), "--output", str(tmp_path), "--overwrite"]) == 2
+    assert "inside the output" in capsys.readouterr().err
+
+
+def test_shard_numbers_are_contiguous(tmp_path, data_dir):
+    out = tmp_path / "run"
+    # One byte per shard asks for far more shards than rows; unused numbers are closed up.
+    assert main(["--input", str(data_dir / "ccnet_jsonl_dolma" / "*.jsonl.gz"), "--output", str(out),
+                 "--shard-bytes", "1", "--filters", "none"]) == 0
+    names = sorted(p.name for p in (out / "documents" / "lang=en").glob("*.parquet"))
+    assert names == [f"part-{i:05d}-of-{len(names):05d}.parquet" for i in range(len(names))]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sum(f["rows"] for f in manifest["files"] if f["kind"] == "documents") == 20

@@ -77,3 +77,24 @@ def test_extract_stage_outcomes():
     result = slow.apply(_doc(b"<p>x</p>"))
     assert isinstance(result, Quarantined) and result.error == "ExtractionTimeout"
     assert (result.stage, result.file, result.offset) == ("extract", "f.html", 0)
+
+
+def test_a_stage_that_raises_quarantines_the_document():
+    import apache_beam as beam
+
+    from pipelines.transforms.stages import QUARANTINE, Stage, StageFn
+
+    class Broken(Stage):
+        name = "broken"
+
+        def apply(self, doc):
+            raise ZeroDivisionError("a bug in one stage")
+
+    fn = StageFn(Broken())
+    fn.setup()
+    fn.start_bundle()
+    doc = FileContext("s", "text", "f.txt", "f.txt").document(7, text="some text")
+    [out] = list(fn.process(doc))
+    assert isinstance(out, beam.pvalue.TaggedOutput) and out.tag == QUARANTINE
+    assert (out.value["stage"], out.value["error"], out.value["offset"]) == ("broken", "ZeroDivisionError", 7)
+    assert out.value["sample"] == b"some text"

@@ -194,3 +194,15 @@ def test_zstd_jsonl_and_its_truncation(tmp_path):
 def test_read_ids_are_stable(data_dir):
     path = data_dir / "ccnet_jsonl_dolma" / "cc_en_head-0091.jsonl.gz"
     assert [d["id"] for d in read(path, "jsonl")] == [d["id"] for d in read(path, "jsonl")]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_split_offsets_are_byte_offsets_in_any_encoding(tmp_path, encoding):
+    entries = ["première entrée\nsur deux lignes", "deuxième", "troisième « entrée »"]
+    path = tmp_path / "fortunes"
+    path.write_bytes(("\n%\n".join(entries) + "\n").encode(encoding))
+    docs = read(path, "text", split="%")
+    assert [d["text"] for d in docs] == entries
+    raw = path.read_bytes()
+    codec = {"utf-8-sig": "utf-8", "utf-16": "utf-16-le"}.get(encoding, encoding)
+    assert all(raw[d["offset"]:].startswith(d["text"].encode(codec)) for d in docs)

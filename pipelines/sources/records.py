@@ -6,11 +6,20 @@ carries `content` (bytes) and `content_type` instead of `text`.
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 
 import xxhash
 
 SAMPLE_BYTES = 512
+DEFAULT_MAX_DOC_BYTES = 16 << 20
+# JSON escapes can carry unpaired surrogates, which no UTF-8 writer accepts.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_str(value: str | None) -> str | None:
+    """The string with unpaired surrogates replaced by U+FFFD (paired ones never reach a str)."""
+    return _LONE_SURROGATE.sub("\ufffd", value) if value else value
 
 
 def document_id(source: str, location: str, offset: int) -> str:
@@ -35,7 +44,7 @@ class Rejected:
 
 @dataclass
 class Quarantined:
-    """A record that could not be read or extracted: where it is and what went wrong."""
+    """A record that could not be read or processed: where it is and what went wrong."""
 
     source: str
     format: str
@@ -50,6 +59,13 @@ class Quarantined:
     def row(self) -> dict:
         return dict(self.__dict__)
 
+    @classmethod
+    def of_document(cls, doc: dict, stage: str, error: BaseException, sample: bytes | None = None) -> "Quarantined":
+        """A document that a stage failed on."""
+        return cls(source=doc["source"], format=doc["format"], file=doc["file"], offset=doc["offset"], stage=stage,
+                   error=type(error).__name__, message=clean_str(str(error))[:2000], record_id=doc["id"],
+                   sample=sample[:SAMPLE_BYTES] if sample else None)
+
 
 @dataclass
 class FileContext:
@@ -61,6 +77,11 @@ class FileContext:
     location: str  # the path relative to the source glob's base directory, used in ids
     options: dict = field(default_factory=dict)
 
+    @property
+    def max_doc_bytes(self) -> int:
+        """Readers bound what they hold in memory by this (0: no bound)."""
+        return int(self.options.get("max_doc_bytes", DEFAULT_MAX_DOC_BYTES))
+
     def document(self, offset: int, *, text: str | None = None, content: bytes | None = None,
                  content_type: str | None = None, url: str | None = None, title: str | None = None,
                  date: str | None = None, metadata: dict | None = None) -> dict:
@@ -70,16 +91,17 @@ class FileContext:
             "format": self.format,
             "file": self.file,
             "offset": offset,
-            "url": url,
-            "title": title,
-            "date": date,
-            "metadata": json.dumps(metadata, ensure_ascii=False, sort_keys=True, default=str) if metadata else None,
+            "url": clean_str(url),
+            "title": clean_str(title),
+            "date": clean_str(date),
+            "metadata": clean_str(json.dumps(metadata, ensure_ascii=False, sort_keys=True, default=str))
+            if metadata else None,
         }
         if content is not None:
             doc["content"] = content
             doc["content_type"] = content_type
         else:
-            doc["text"] = text
+            doc["text"] = clean_str(text)
         return doc
 
     def quarantine(self, offset: int, error: BaseException | str, message: str | None = None, *,
@@ -87,7 +109,7 @@ class FileContext:
         name = error if isinstance(error, str) else type(error).__name__
         return Quarantined(
             source=self.source, format=self.format, file=self.file, offset=offset, stage=stage,
-            error=name, message=message if message is not None else str(error)[:2000],
+            error=name, message=clean_str(message if message is not None else str(error))[:2000],
             record_id=record_id, sample=sample[:SAMPLE_BYTES] if sample else None,
         )
 

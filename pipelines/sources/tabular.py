@@ -13,7 +13,6 @@ import zstandard
 
 from pipelines.sources.records import SAMPLE_BYTES, FileContext
 from pipelines.sources.streams import decompressed
-from pipelines.sources.text import DEFAULT_MAX_DOC_BYTES
 
 TEXT_FIELDS = ("text", "raw_content", "content")
 _DATE_FIELDS = ("date", "created", "timestamp")
@@ -46,34 +45,46 @@ def record_to_document(record: dict, offset: int, ctx: FileContext):
                         date=str(date) if date is not None else None, metadata=metadata or None)
 
 
-def read_jsonl(raw, ctx: FileContext):
-    limit = int(ctx.options.get("max_doc_bytes", DEFAULT_MAX_DOC_BYTES)) or -1
-    stream = decompressed(raw, ctx.file)
+def _lines(stream, limit: int):
+    """(offset, line, too_long) for each line; a line over `limit` bytes is skipped, not held."""
     offset = 0
     while True:
-        try:
-            line = stream.readline(limit + 1 if limit > 0 else -1)
-        except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:  # truncated or corrupt
-            yield ctx.quarantine(offset, exc, f"{type(exc).__name__}: {exc} (reading stopped here)")
-            return
+        line = stream.readline(limit + 1 if limit > 0 else -1)
         if not line:
             return
         start, offset = offset, offset + len(line)
-        if limit > 0 and len(line) > limit and not line.endswith(b"\n"):
-            while not line.endswith(b"\n"):  # skip the rest of the over-long line
-                line = stream.readline(1 << 20)
-                if not line:
-                    break
-                offset += len(line)
+        too_long = limit > 0 and len(line) > limit and not line.endswith(b"\n")
+        while too_long and not line.endswith(b"\n"):
+            line = stream.readline(1 << 20)
+            offset += len(line)
+            if not line:
+                break
+        yield start, offset - start, line, too_long
+
+
+def read_jsonl(raw, ctx: FileContext):
+    limit = ctx.max_doc_bytes
+    lines = _lines(decompressed(raw, ctx.file), limit)
+    position = 0  # where the next line starts
+    while True:
+        try:
+            start, length, line, too_long = next(lines)
+        except StopIteration:
+            return
+        except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:  # truncated or corrupt
+            yield ctx.quarantine(position, exc, f"{type(exc).__name__}: {exc} (reading stopped here)")
+            return
+        position = start + length
+        if too_long:
             yield ctx.reject(ctx.document(start, text=""), "too_large",
-                             f"line of {offset - start} bytes is larger than max_doc_bytes={limit}")
+                             f"line of {length} bytes is larger than max_doc_bytes={limit}")
             continue
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-            yield ctx.quarantine(start, exc, sample=line)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, absurd nesting
+            yield ctx.quarantine(start, exc, f"{type(exc).__name__}: {str(exc)[:500]}", sample=line)
             continue
         if not isinstance(record, dict):
             yield ctx.quarantine(start, "NotAnObject", f"JSON line is a {type(record).__name__}, not an object",

@@ -11,7 +11,6 @@ from pipelines.sources.decoding import BinaryContent, UndecodableText, check_not
 from pipelines.sources.records import FileContext, Rejected
 from pipelines.sources.streams import decompressed
 
-DEFAULT_MAX_DOC_BYTES = 16 << 20
 SPLIT_FILE_FACTOR = 64  # a file split into entries may hold this many max-size documents
 
 _PG_START = re.compile(
@@ -54,10 +53,9 @@ def _read_file(raw, ctx: FileContext, limit: int):
 
 
 def read_text(raw, ctx: FileContext):
-    max_doc = int(ctx.options.get("max_doc_bytes", DEFAULT_MAX_DOC_BYTES))
     separator = ctx.options.get("split")
     # A split file holds many documents, each checked against max_doc_bytes by the read stage.
-    data = _read_file(raw, ctx, max_doc * SPLIT_FILE_FACTOR if separator else max_doc)
+    data = _read_file(raw, ctx, ctx.max_doc_bytes * SPLIT_FILE_FACTOR if separator else ctx.max_doc_bytes)
     if isinstance(data, Rejected):
         yield data
         return
@@ -69,38 +67,48 @@ def read_text(raw, ctx: FileContext):
         yield ctx.quarantine(0, exc, sample=data)
         return
     metadata = {"encoding": encoding} if encoding not in ("utf-8", "utf-8-sig") else {}
+    if separator:
+        yield from _split_entries(text, separator, encoding, ctx, metadata)
+        return
     title = None
     stripped = strip_gutenberg(text)
     if stripped is not None:
         text, title = stripped
         metadata["gutenberg_stripped"] = True
-    if not separator:
-        yield ctx.document(0, text=text, title=title, metadata=metadata or None)
-        return
-    yield from _split_entries(text, separator, encoding, ctx, metadata)
+    yield ctx.document(0, text=text, title=title, metadata=metadata or None)
+
+
+def _byte_length(encoding: str):
+    """A function giving the encoded length of a piece of the decoded text, and the length of the
+    byte-order mark before the first piece."""
+    codec = encoding.split("+")[0]
+    if codec in ("utf-16", "utf-32"):  # decode_text only names these when the file has a BOM
+        return (lambda piece: len(piece.encode(codec + "-le"))), (2 if codec == "utf-16" else 4)
+    if codec == "utf-8-sig":
+        return (lambda piece: len(piece.encode("utf-8"))), 3
+    return (lambda piece: len(piece.encode(codec, errors="replace"))), 0
 
 
 def _split_entries(text: str, separator: str, encoding: str, ctx: FileContext, metadata: dict):
-    """One document per entry between separator lines; offset is the entry's byte offset."""
-    codec = encoding.split("+")[0]
-    offset, entry_start, entry = 0, 0, []
+    """One document per entry between separator lines; the offset is the entry's byte offset in
+    the file (for a file decoded with replacements, of the re-encoded text)."""
+    length, offset = _byte_length(encoding)
+    entry_start, entry = offset, []
     for line in text.splitlines(keepends=True):
+        offset += length(line)
         if line.strip() == separator:
             if "".join(entry).strip():
                 yield ctx.document(entry_start, text="".join(entry).strip("\n"), metadata=metadata or None)
-            entry = []
-            offset += len(line.encode(codec, errors="replace"))
-            entry_start = offset
-            continue
-        entry.append(line)
-        offset += len(line.encode(codec, errors="replace"))
+            entry, entry_start = [], offset
+        else:
+            entry.append(line)
     if "".join(entry).strip():
         yield ctx.document(entry_start, text="".join(entry).strip("\n"), metadata=metadata or None)
 
 
 def read_html_file(raw, ctx: FileContext):
     """A loose HTML file: one document, extracted later like a WARC response."""
-    data = _read_file(raw, ctx, int(ctx.options.get("max_doc_bytes", DEFAULT_MAX_DOC_BYTES)))
+    data = _read_file(raw, ctx, ctx.max_doc_bytes)
     if isinstance(data, Rejected):
         yield data
         return

@@ -160,6 +160,10 @@ def _finish_pages(dump: _DumpParser, ctx: FileContext):
             yield ctx.reject(ctx.document(offset, text=wikitext, **doc_args), "wiki_namespace",
                              f"ns={page.get('ns')}")
             continue
+        if ctx.max_doc_bytes and len(wikitext) > ctx.max_doc_bytes:  # characters >= bytes/4: parse nothing huge
+            yield ctx.reject(ctx.document(offset, text="", **doc_args), "too_large",
+                             f"wikitext of {len(wikitext)} characters > max_doc_bytes={ctx.max_doc_bytes}")
+            continue
         try:
             text = wikitext_to_text(wikitext)
         except Exception as exc:  # a parser bug on one page must not stop the dump

@@ -57,6 +57,9 @@ class CountingDoFn(beam.DoFn):
     def setup(self):
         self.counters = Counters()
 
+    def start_bundle(self):
+        self.counters = Counters()  # nothing left over from a bundle that failed
+
     def finish_bundle(self):
         self.counters.flush()
 

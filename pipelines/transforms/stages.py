@@ -11,6 +11,7 @@ import os
 import tempfile
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils.shared import Shared
 
@@ -18,7 +19,7 @@ from filters.base import FilterChain
 from filters.langid import LanguageIdentifier
 from filters.normalise import normalise_text
 from pipelines.sources.html import charset_from_content_type, html_to_text
-from pipelines.sources.records import SAMPLE_BYTES, Quarantined, Rejected
+from pipelines.sources.records import Quarantined, Rejected
 from pipelines.sources.sandbox import ExtractionSandbox
 from pipelines.transforms.metrics import CountingDoFn
 
@@ -37,12 +38,6 @@ class Stage:
 
     def apply(self, doc: dict):
         raise NotImplementedError
-
-
-def _quarantine(doc: dict, stage: str, exc: BaseException, sample: bytes | None = None) -> Quarantined:
-    return Quarantined(source=doc["source"], format=doc["format"], file=doc["file"], offset=doc["offset"],
-                       stage=stage, error=type(exc).__name__, message=str(exc)[:2000],
-                       record_id=doc["id"], sample=sample[:SAMPLE_BYTES] if sample else None)
 
 
 class Extract(Stage):
@@ -78,7 +73,7 @@ class Extract(Stage):
             else:
                 result = html_to_text(content, charset, self.extractor)
         except Exception as exc:  # the sandbox's timeout, crash or error, or the extractor's own
-            return _quarantine(doc, self.name, exc, content)
+            return Quarantined.of_document(doc, self.name, exc, content)
         doc["text"] = result["text"]
         doc["title"] = doc.get("title") or result["title"]
         if result["encoding"] not in ("utf-8", "utf-8-sig"):
@@ -140,7 +135,7 @@ def _local_copy(path: str) -> str:
     if os.path.exists(path):
         return path
     local = os.path.join(tempfile.mkdtemp(prefix="lid-"), os.path.basename(path))
-    with FileSystems.open(path) as src, open(local, "wb") as dst:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src, open(local, "wb") as dst:
         dst.write(src.read())
     return local
 
@@ -176,7 +171,11 @@ class StageFn(CountingDoFn):
     def process(self, doc):
         name, source = self.stage.name, doc["source"]
         self.counters.inc("stage_in", stage=name, source=source)
-        result = self.stage.apply(dict(doc))  # Beam inputs must not be changed; stages change their copy
+        try:
+            result = self.stage.apply(dict(doc))  # Beam inputs must not be changed; stages change their copy
+        except Exception as exc:  # one bad document must not fail the bundle; a bug fails every one, loudly
+            sample = doc.get("content") or (doc.get("text") or "")[:512].encode("utf-8", "replace")
+            result = Quarantined.of_document(doc, name, exc, sample)
         if isinstance(result, Rejected):
             self.counters.inc("rejected", stage=name, reason=result.reason, source=source)
             yield beam.pvalue.TaggedOutput(REJECTS, result.row())

@@ -1,9 +1,10 @@
 """Deterministic zstd Parquet shards (DESIGN.md section 2).
 
 Rows are assigned to partitions (language, reject stage), then to shards by a hash of their sort
-key; the shard count of a partition is its total text size over the target shard size. Each shard
-is sorted and written with the explicit schema, so the same input gives byte-identical files under
-any runner and any bundling. A shard is held in memory while it is sorted: the target size bounds
+key; the shard count of a partition is its total UTF-8 text size over the target shard size. Each
+shard is sorted and written with the explicit schema, so the same input gives byte-identical files
+under any runner and any bundling. (A partition of a few large rows can leave shard numbers unused;
+the driver then renumbers its files, outputs.close_shard_gaps.) A shard is held in memory while it is sorted: the target size bounds
 a worker's memory (about three times the shard's text).
 """
 
@@ -28,7 +29,7 @@ def shard_path(output_dir: str, kind: str, partition: str | None, shard: int, nu
 
 
 def row_size(row: dict) -> int:
-    return len(row.get("text") or "") + _ROW_OVERHEAD
+    return len((row.get("text") or "").encode("utf-8")) + _ROW_OVERHEAD
 
 
 def num_shards(total_bytes: int, target_bytes: int) -> int:
