@@ -1,7 +1,9 @@
 """The filter interface of DESIGN.md section 3: `document -> Decision(keep, reason, signals)`.
 
 A filter computes its signals once and returns them whether it keeps the document or not; the
-chain stops at the first drop, so later filters' signals stay null for a dropped document.
+chain stops at the first drop, so later filters' signals stay null for a dropped document. A filter
+that cleans rather than judges whole documents (C4's line filter) returns the cleaned text, which
+the filters after it see.
 Reasons are `<filter name>.<rule>`, where the rule is the name of the threshold in the preset, so a
 reject row, a counter and a config key read the same.
 """
@@ -14,8 +16,9 @@ from typing import Protocol
 class Decision:
     keep: bool
     reason: str | None = None  # "<filter>.<rule>" when dropped
-    detail: str | None = None  # the value against the threshold, e.g. "word_count=12 < 50"
+    detail: str | None = None  # the value against the threshold, e.g. "gopher_word_count=12 < 50"
     signals: dict = field(default_factory=dict)
+    text: str | None = None  # the document's new text, when the filter changed it
 
 
 class Filter(Protocol):
@@ -37,9 +40,12 @@ class FilterChain:
 
     def __call__(self, doc: dict) -> Decision:
         signals: dict = {}
+        text = None
         for f in self.filters:
-            decision = f(doc)
+            decision = f(doc if text is None else {**doc, "text": text})
             signals.update(decision.signals)
             if not decision.keep:
-                return Decision(False, decision.reason, decision.detail, signals)
-        return Decision(True, signals=signals)
+                return Decision(False, decision.reason, decision.detail, signals, text)
+            if decision.text is not None:
+                text = decision.text
+        return Decision(True, signals=signals, text=text)

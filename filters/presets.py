@@ -10,11 +10,15 @@ from pathlib import Path
 import yaml
 
 from filters.base import FilterChain
+from filters.c4 import C4Quality
+from filters.fineweb import FineWebQuality
 from filters.gopher_quality import GopherQuality
+from filters.gopher_repetition import GopherRepetition
 
-FILTER_TYPES = {"gopher_quality": GopherQuality}
+FILTER_TYPES = {"gopher_quality": GopherQuality, "gopher_repetition": GopherRepetition, "c4": C4Quality,
+                "fineweb_quality": FineWebQuality}
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "filters"
-DEFAULT_PRESET = "gopher"
+DEFAULT_PRESET = "fineweb"
 
 
 class UnknownPreset(ValueError):

@@ -4,8 +4,8 @@ Recipe (every key but `sources` is optional; the defaults are the dataclass's):
 
     sources:
       - {name: wiki, type: wikipedia, glob: "${DATA_DIR}/enwiki_xml_dump_sample/*.bz2"}
-      - {name: fortunes, type: text, glob: "...", options: {split: "%"}}
-    filters: gopher            # a preset in configs/filters/, or a YAML path
+      - {name: fortunes, type: text, glob: "...", options: {split: "%"}, filters: none}
+    filters: fineweb           # a preset in configs/filters/, or a YAML path; a source may name its own
     languages: [en, de]        # keep only these; empty keeps every language
     min_lang_score: 0.5
     dedup: exact
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields, replace
 import yaml
 
 from pipelines.sources import READERS, glob_base
+from filters.presets import DEFAULT_PRESET
 from pipelines.sources.records import DEFAULT_MAX_DOC_BYTES
 from pipelines.transforms.read import SourceSpec
 
@@ -41,7 +42,7 @@ class ConfigError(ValueError):
 class CurateConfig:
     sources: tuple[SourceSpec, ...]
     output: str
-    filters: str = "gopher"
+    filters: str = DEFAULT_PRESET
     languages: tuple[str, ...] = ()
     min_lang_score: float = 0.0
     lid_model: str | None = None
@@ -81,9 +82,10 @@ def absolute(path: str) -> str:
 
 
 def _source(entry: dict, index: int) -> SourceSpec:
-    unknown = set(entry) - {"name", "type", "glob", "options"}
+    unknown = set(entry) - {"name", "type", "glob", "options", "filters"}
     if unknown or "glob" not in entry:
-        raise ConfigError(f"source {index}: needs `glob` (and may have name, type, options); got {sorted(entry)}")
+        raise ConfigError(f"source {index}: needs `glob` (and may have name, type, options, filters); "
+                          f"got {sorted(entry)}")
     kind = entry.get("type")
     if kind is not None and kind not in READERS:
         raise ConfigError(f"source {index}: unknown type {kind!r}; types: {sorted(READERS)}")
@@ -96,7 +98,7 @@ def _source(entry: dict, index: int) -> SourceSpec:
     name = str(entry["name"]) if entry.get("name") else _name_from_glob(glob)
     if not _NAME.fullmatch(name):
         raise ConfigError(f"source {index}: name {name!r} may not hold '|', '/' or white space")
-    return SourceSpec(name=name, glob=glob, type=kind, options=options)
+    return SourceSpec(name=name, glob=glob, type=kind, options=options, filters=entry.get("filters"))
 
 
 def _name_from_glob(glob: str) -> str:

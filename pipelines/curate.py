@@ -70,7 +70,7 @@ def _one_local_worker(options: PipelineOptions) -> bool:
             and direct.direct_num_workers in (None, 1) and direct.direct_running_mode in (None, "in_memory"))
 
 
-def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain) -> None:
+def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by_source=None) -> None:
     """The curation graph on `pipeline`; all outputs are files under config.output."""
     reshuffle = config.reshuffle
     if reshuffle is None:
@@ -83,7 +83,7 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain) -> None:
         Extract(config.extractor, config.extract_timeout_s),
         Normalise(),
         LanguageId(config.lid_model, config.languages, config.min_lang_score),
-        Quality(filter_chain),
+        Quality(filter_chain, chains_by_source),
     ]
     for stage in stages:
         docs, rejected, quarantined = apply_stage(docs, stage)
@@ -159,13 +159,14 @@ def run(argv: list[str] | None = None) -> RunResult:
 def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: list[str] | None = None) -> RunResult:
     options = _check_beam_args(list(beam_args or []))
     preset, chain = load_preset(config.filters)
+    source_presets = {s.name: load_preset(s.filters) for s in config.sources if s.filters}
     lid_model = config.lid_model or default_model_path()
     matched = _check_sources(config)
     outputs.prepare_output(config.output, config.overwrite, [spec.glob for spec in config.sources])
 
     started = time.time()
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, config, chain)
+    build(pipeline, config, chain, {name: c for name, (_, c) in source_presets.items()})
     result = pipeline.run()
     result.wait_until_finish()
     finished = time.time()
@@ -190,6 +191,7 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
                                   "warcio", "mwparserfromhell"),
             "config": config.to_json(),
             "filters": preset,
+            "source_filters": {name: spec for name, (spec, _) in source_presets.items()},
             "lid_model": {"path": lid_model, "sha256": outputs.sha256_of(lid_model)},
             "sources": matched,
             "totals": stats["totals"],

@@ -21,7 +21,8 @@ def test_quick_form_names_sources_and_infers_types(tmp_path, data_dir, capsys):
     # The same output again is refused, then replaced with --overwrite.
     assert main(["--input", str(data_dir / "gutenberg_en" / "*.txt"), "--output", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
-    assert main(["--input", str(data_dir / "gutenberg_en" / "*.txt"), "--output", str(out), "--overwrite"]) == 0
+    assert main(["--input", str(data_dir / "gutenberg_en" / "*.txt"), "--output", str(out), "--overwrite",
+                 "--filters", "none"]) == 0
     assert set(json.loads((out / "stats.json").read_text())["sources"]) == {"gutenberg_en"}
     assert not list(out.glob("documents/*/*.parquet"))[0].name.startswith("ccnet")
 

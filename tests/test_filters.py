@@ -5,6 +5,7 @@ import zipfile
 import pytest
 
 from filters.base import Decision, FilterChain
+from filters.c4 import C4Quality
 from filters.gopher_quality import GopherQuality
 from filters.langid import LanguageIdentifier
 from filters.normalise import normalise_text
@@ -56,45 +57,6 @@ PROSE = ("The quick brown fox jumps over the lazy dog and then it runs to the ri
          "that have been waiting there. ") * 4
 
 
-@pytest.mark.parametrize("text, rule", [
-    ("The cat sat on the mat with the dog.", "min_doc_words"),
-    ("the and of " + "a b c " * 30, "min_avg_word_length"),
-    ("the and of to " + "extraordinarily incomprehensibilities " * 40, "max_avg_word_length"),
-    (PROSE + " #tag" * 20, "max_symbol_word_ratio"),
-    (PROSE + " ..." * 20, "max_symbol_word_ratio"),
-    ("\n".join(f"- item number {i} of the list with the words" for i in range(30)), "max_bullet_lines_ratio"),
-    ("\n".join(f"the story of line {i} goes on and on with the..." for i in range(30)), "max_ellipsis_lines_ratio"),
-    ("the and of to with " + "value = [1000, 2000, 3000]; other = {4000: 5000}; " * 30, "min_alpha_words_ratio"),
-    ("Quick brown foxes jump over lazy dogs in green fields near rivers. " * 8, "min_stop_words"),
-])
-def test_gopher_rules(text, rule):
-    decision = GopherQuality()(doc(text))
-    assert (decision.keep, decision.reason) == (False, f"gopher_quality.{rule}")
-    assert decision.detail and "threshold" in decision.detail
-    assert set(decision.signals) == set(GopherQuality.signals)
-
-
-def test_gopher_keeps_prose_and_records_signals():
-    decision = GopherQuality()(doc(PROSE))
-    assert decision.keep and decision.reason is None
-    assert decision.signals["gopher_word_count"] == 100
-    assert decision.signals["gopher_stop_words"] > 2
-
-
-def test_gopher_abstains_for_languages_without_spaces():
-    decision = GopherQuality()(doc("这是一个很短的中文句子。", lang="zh"))
-    assert decision == Decision(True)
-    # Stop words are only judged where a list exists: German prose is not dropped for lacking "the".
-    german = "Der schnelle braune Fuchs springt über den faulen Hund und läuft dann zum Fluss. " * 6
-    decision = GopherQuality()(doc(german, lang="de"))
-    assert decision.keep and decision.signals["gopher_stop_words"] is None
-
-
-def test_zero_turns_a_rule_off():
-    assert GopherQuality(min_doc_words=0)(doc("The cat sat on the mat with the dog.")).reason != \
-        "gopher_quality.min_doc_words"
-
-
 def test_chain_stops_at_first_drop_and_merges_signals():
     calls = []
 
@@ -108,12 +70,17 @@ def test_chain_stops_at_first_drop_and_merges_signals():
     chain = FilterChain([GopherQuality(), Probe()])
     assert not chain(doc("too short")).keep and calls == []
     assert chain(doc(PROSE)).keep and len(calls) == 1
+    # A filter that cleans hands its text to the next one, and the chain returns it.
+    cleaning = FilterChain([C4Quality(min_num_sentences=0), Probe()])
+    decision = cleaning(doc("Menu\nHome | About\n" + PROSE))
+    assert decision.text == PROSE.strip() and calls[-1]["text"] == PROSE.strip()
 
 
 def test_presets_and_signal_registry():
-    assert {"gopher", "gopher-technical", "none"} <= set(available_presets())
-    spec, chain = load_preset("gopher")
-    assert spec["filters"][0]["min_doc_words"] == 50 and isinstance(chain.filters[0], GopherQuality)
+    assert {"none", "gopher", "c4-tfds", "c4-datatrove", "fineweb", "gopher-technical"} <= set(available_presets())
+    spec, chain = load_preset("fineweb")
+    assert [f.name for f in chain.filters] == ["gopher_repetition", "gopher_quality", "c4", "fineweb_quality"]
+    assert spec["filters"][1]["min_doc_words"] == 50 and isinstance(chain.filters[1], GopherQuality)
     assert load_preset("none")[1].filters == []
     with pytest.raises(UnknownPreset):
         load_preset("no-such-preset")

@@ -20,6 +20,7 @@ class SourceSpec:
     glob: str
     type: str | None = None  # None: inferred from each file's name
     options: dict = field(default_factory=dict)
+    filters: str | None = None  # this source's quality filter preset; None: the run's
 
 
 def match_files(pattern: str) -> list[str]:

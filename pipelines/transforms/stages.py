@@ -141,14 +141,19 @@ def _local_copy(path: str) -> str:
 
 
 class Quality(Stage):
+    """The run's filter chain, or the document's source's own."""
+
     name = "quality"
 
-    def __init__(self, chain: FilterChain):
+    def __init__(self, chain: FilterChain, by_source: dict[str, FilterChain] | None = None):
         self.chain = chain
+        self.by_source = by_source or {}
 
     def apply(self, doc):
-        decision = self.chain(doc)
+        decision = self.by_source.get(doc["source"], self.chain)(doc)
         doc["signals"] = decision.signals
+        if decision.text is not None:  # a filter that cleans (C4's line rules) changed the text
+            doc["text"] = decision.text
         if not decision.keep:
             return Rejected(doc, self.name, decision.reason, decision.detail)
         return doc

@@ -1,0 +1,93 @@
+"""C4's line cleaning and page rules (Raffel et al. 2020), in the two forms in use.
+
+A line is removed when it has a word over 1,000 characters, does not end in a terminal mark (or
+ends in an ellipsis), has too few words, mentions javascript or a cookie/terms policy; Wikipedia
+citation markers are cut from it. A page is dropped when a kept line says "lorem ipsum" or holds a
+curly bracket, or when the kept lines hold too few sentences. Kept pages keep only the kept lines.
+
+Two presets, because the code and the paper disagree (configs/filters/):
+- `c4-tfds`, TensorFlow Datasets' c4_utils.clean_page: 5 words a line, 3 sentences, end marks
+  . ? ! ", words counted after citation markers are cut.
+- `c4-datatrove`, datatrove's C4QualityFilter: 3 words a line, 5 sentences (the paper's numbers),
+  end marks also '.
+Sentences are counted with spaCy's Sentencizer rule (datatrove's); TFDS uses NLTK's punkt.
+
+Scripts: for languages without spaces, words per line come from the segmenter and a line may end
+in any Unicode sentence terminal (。！？), since the ASCII marks would remove every line.
+"""
+
+import re
+from dataclasses import dataclass
+
+from filters.base import Decision
+from filters.text import TERMINAL_PUNCTUATION
+from filters.tokenizers import splitter_for, uses_spaces
+
+_CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
+_POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+_ELLIPSIS = "..."
+_ALL_TERMINALS = tuple(TERMINAL_PUNCTUATION) + ('"', "'", "\u201d", "\u300d", "\u300f")
+
+
+@dataclass
+class C4Quality:
+    end_marks: str = ".?!\"'"
+    min_words_per_line: int = 3
+    min_num_sentences: int = 5
+    max_word_length: int = 1000
+    words_after_citations: bool = False  # TFDS counts a line's words after cutting citation markers
+    remove_citations: bool = True
+    filter_no_terminal_punct: bool = True
+    filter_lorem_ipsum: bool = True
+    filter_javascript: bool = True
+    filter_curly_bracket: bool = True
+    filter_policy: bool = True
+
+    name = "c4"
+    signals = ("c4_lines", "c4_lines_kept", "c4_sentences", "c4_lorem_ipsum", "c4_curly_bracket")
+
+    def clean(self, text: str, lang: str | None) -> tuple[str, str | None, dict]:
+        """(kept lines joined, the page rule that fired first or None, signals)."""
+        spaced = uses_spaces(lang)
+        splitter = splitter_for(lang)
+        ends = tuple(self.end_marks) if spaced else _ALL_TERMINALS
+        lines = text.splitlines()
+        kept, sentences, lorem, curly, page_rule = [], 0, False, False, None
+        for line in lines:
+            line = line.strip()
+            words = line.split()
+            if self.max_word_length > 0 and any(len(w) > self.max_word_length for w in words):
+                continue
+            if self.remove_citations:
+                line = _CITATION.sub("", line)
+            if self.filter_no_terminal_punct and (not line.endswith(ends) or line.endswith(_ELLIPSIS)):
+                continue
+            if self.words_after_citations:
+                words = line.split()
+            n_words = len(words) if spaced else len(splitter.words(line))
+            if n_words < self.min_words_per_line:
+                continue
+            lower = line.lower()
+            if self.filter_lorem_ipsum and "lorem ipsum" in lower:
+                lorem, page_rule = True, page_rule or "filter_lorem_ipsum"
+            if self.filter_javascript and "javascript" in lower:
+                continue
+            if self.filter_curly_bracket and "{" in line:
+                curly, page_rule = True, page_rule or "filter_curly_bracket"
+            if self.filter_policy and any(p in lower for p in _POLICY):
+                continue
+            sentences += splitter.sentence_count(line)
+            kept.append(line)
+        return "\n".join(kept).strip(), page_rule, {"c4_lines": len(lines), "c4_lines_kept": len(kept),
+                                                    "c4_sentences": sentences, "c4_lorem_ipsum": lorem,
+                                                    "c4_curly_bracket": curly}
+
+    def __call__(self, doc: dict) -> Decision:
+        cleaned, page_rule, s = self.clean(doc["text"], doc.get("lang"))
+        if page_rule:  # C4 ends the page at the first kept line with lorem ipsum or a curly bracket
+            detail = "a kept line says lorem ipsum" if page_rule == "filter_lorem_ipsum" else "a kept line holds '{'"
+            return Decision(False, f"{self.name}.{page_rule}", detail, s)
+        if self.min_num_sentences > 0 and s["c4_sentences"] < self.min_num_sentences:
+            return Decision(False, f"{self.name}.min_num_sentences",
+                            f"c4_sentences={s['c4_sentences']} < {self.min_num_sentences}", s)
+        return Decision(True, signals=s, text=cleaned)

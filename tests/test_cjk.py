@@ -1,0 +1,54 @@
+"""Chinese, Japanese and Thai are judged by rules that make sense without spaces (real pages)."""
+
+import zipfile
+
+import pytest
+
+from filters.langid import LanguageIdentifier
+from filters.normalise import normalise_text
+from filters.presets import load_preset
+from pipelines.sources import READERS, FileContext
+from pipelines.sources.html import charset_from_content_type, html_to_text
+
+
+@pytest.fixture(scope="module")
+def judge():
+    lid, chain = LanguageIdentifier(), load_preset("fineweb")[1]
+
+    def run(text):
+        text = normalise_text(text)
+        lang, _ = lid.identify(text)
+        return lang, chain({"text": text, "lang": lang})
+
+    return run
+
+
+def test_good_chinese_and_japanese_prose_is_kept(judge, data_dir):
+    with zipfile.ZipFile(data_dir / "udhr2_unicode" / "udhr2.zip") as z:
+        for name, lang in (("cmn_hans", "zh"), ("cmn_hant", "zh"), ("jpn", "ja")):
+            got, decision = judge(z.read(f"udhr2/{name}.txt").decode("utf-8"))
+            assert got == lang and decision.keep, (name, decision.reason, decision.detail)
+            assert decision.signals["gopher_word_count"] > 300  # segmenter words, not one per line
+            assert decision.signals["gopher_mean_word_length"] is None  # abstains for these scripts
+
+
+def test_chinese_spam_and_boilerplate_pages_are_dropped(judge, data_dir):
+    path = data_dir / "cc_warc_2020_34_resiliparse" / "warcfile.warc.gz"
+    with open(path, "rb") as raw:
+        pages = [d for d in READERS["warc"](raw, FileContext("cc", "warc", str(path), path.name))]
+    verdicts = []
+    for page in pages:
+        lang, decision = judge(html_to_text(page["content"], charset_from_content_type(page["content_type"]))["text"])
+        if lang == "zh":
+            verdicts.append((page["url"], decision.keep, decision.reason))
+    assert len(verdicts) >= 10
+    assert [v for v in verdicts if v[1]] == []  # every one of these spam and navigation pages goes
+    # and for reasons that judge Chinese, not for lacking spaces
+    assert {reason.split(".")[0] for _, _, reason in verdicts} <= {"gopher_repetition", "gopher_quality",
+                                                                   "c4", "fineweb_quality"}
+
+
+def test_japanese_reference_pages_are_segmented(judge, data_dir):
+    page = (data_dir / "debian_reference_html" / "ja" / "ch04.ja.html").read_bytes()
+    lang, decision = judge(html_to_text(page)["text"])
+    assert lang == "ja" and decision.signals["gopher_word_count"] > 1000
