@@ -16,7 +16,9 @@ BEAM_ARGS ?=
 
 PEERS_VENV ?= /tmp/venv-peers
 
-.PHONY: venv demo demo-corpus curate test bench peers-venv clean
+QC_MODEL ?= models/quality_fasttext.bin
+
+.PHONY: venv demo demo-corpus curate quality-classifier test bench bench-filters peers-venv clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +45,13 @@ endif
 curate: venv
 	$(PY) -m pipelines.curate --config $(RECIPE) --output $(OUT) --overwrite $(BEAM_ARGS)
 
+# Trains the DCLM-style fastText classifier: reference text from DATA_DIR against the web text of
+# the curation run in OUT (made first if missing); its thresholds are calibrated on that web text.
+quality-classifier: venv
+	test -f $(OUT)/manifest.json || $(MAKE) curate
+	$(PY) -m pipelines.quality_classifier --run $(OUT) --data-dir $(DATA_DIR) --output $(QC_MODEL)
+	$(PY) bench/quality_labels.py --data-dir $(DATA_DIR) --model $(QC_MODEL)
+
 test: venv
 	$(PY) -m pytest -q
 
@@ -50,10 +59,14 @@ test: venv
 bench: venv
 	$(PY) bench/curate.py --data-dir $(DATA_DIR) --peers-python $(PEERS_VENV)/bin/python
 
+# Filter presets beside datatrove: decisions and speed (needs make peers-venv).
+bench-filters: venv
+	$(PY) bench/filters.py --data-dir $(DATA_DIR) --peers-python $(PEERS_VENV)/bin/python
+
 # datatrove and friends in their own venv (../shared/peers), plus what its WarcReader needs.
 peers-venv:
 	bash $(dir $(DATA_DIR))peers/setup_venvs.sh $(PEERS_VENV) /tmp/venv-textdedup
 	$(PEERS_VENV)/bin/pip install --quiet faust-cchardet==3.2.0 python-magic==0.4.27 warcio==1.8.1 lxml_html_clean==0.4.6
 
 clean:
-	rm -rf runs data/demo .pytest_cache
+	rm -rf runs data/demo models .pytest_cache

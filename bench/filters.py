@@ -16,6 +16,7 @@ import gzip
 import json
 import subprocess
 import sys
+from dataclasses import replace
 import tempfile
 import time
 from pathlib import Path
@@ -25,11 +26,17 @@ sys.path.insert(0, str(REPO))
 
 from filters.langid import LanguageIdentifier  # noqa: E402
 from filters.normalise import normalise_text  # noqa: E402
+from filters.base import FilterChain  # noqa: E402
 from filters.presets import load_preset  # noqa: E402
 from pipelines.sources import READERS, FileContext  # noqa: E402
 from pipelines.sources.html import charset_from_content_type, html_to_text  # noqa: E402
 
 PRESETS = ("gopher", "c4-tfds", "c4-datatrove", "fineweb")
+# Where a preset is knowingly not datatrove's rule: the setting that makes it datatrove's, and why.
+KNOWN_DIFFERENCES = {
+    "c4-tfds": [("datatrove also takes ' as a line's end mark (TFDS: . ? ! \" only)", {"end_marks": ".?!\"'"}),
+                ("datatrove counts a line's words before cutting citation markers", {"words_after_citations": False})],
+}
 
 
 def _read(path: Path, fmt: str, **options) -> list[dict]:
@@ -126,6 +133,16 @@ def theirs(docs: list[dict], peers_python: str) -> dict:
         return json.loads(out_file.read_text())
 
 
+def explain(preset: str, doc: dict, theirs_kept: bool) -> str:
+    """The known difference that accounts for a disagreement, or 'unexplained'."""
+    _, chain = load_preset(preset)
+    for why, change in KNOWN_DIFFERENCES.get(preset, []):
+        variant = FilterChain([replace(f, **{k: v for k, v in change.items() if hasattr(f, k)}) for f in chain.filters])
+        if variant(doc).keep == theirs_kept:
+            return why
+    return "unexplained"
+
+
 def compare(label: str, docs: list[dict], mine: dict, peer: dict, show: int) -> dict:
     print(f"\n== {label}: {len(docs)} documents ==")
     print(f"{'preset':14} {'agree':>8} {'kept ours':>10} {'kept dt':>8} {'ours docs/s':>12} {'dt docs/s':>10} {'speed':>7}")
@@ -140,13 +157,20 @@ def compare(label: str, docs: list[dict], mine: dict, peer: dict, show: int) -> 
         summary[name] = {"agreement": agree, "disagreements": len(disagree), "ours_docs_per_s": rate_ours,
                          "datatrove_docs_per_s": rate_dt, "kept_ours": a.count("kept"), "kept_datatrove": b.count("kept"),
                          "examples": [{"id": docs[i]["id"], "source": docs[i]["source"], "ours": a[i],
-                                       "datatrove": b[i]} for i in disagree]}
+                                       "datatrove": b[i], "cause": explain(name, docs[i], b[i] == "kept")}
+                                      for i in disagree]}
     for name in PRESETS:
         rows = summary[name]["examples"]
         if rows:
             print(f"\n  {name}: {len(rows)} disagreements" + (f" (first {show})" if len(rows) > show else ""))
+            causes = {}
+            for row in rows:
+                causes[row["cause"]] = causes.get(row["cause"], 0) + 1
+            for cause, n in sorted(causes.items(), key=lambda kv: -kv[1]):
+                print(f"    {n:5}  cause: {cause}")
             for row in rows[:show]:
-                print(f"    doc {row['id']} [{row['source']}]: ours {row['ours']} | datatrove {row['datatrove']}")
+                print(f"    doc {row['id']} [{row['source']}]: ours {row['ours']} | datatrove {row['datatrove']}"
+                      f" | {row['cause']}")
     return summary
 
 

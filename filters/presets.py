@@ -1,22 +1,57 @@
 """Filter presets: YAML files in configs/filters/ naming filters and their thresholds.
 
 Thresholds live in the presets, never in the pipeline code; `--filters NAME` picks
-configs/filters/NAME.yaml, and a path to any YAML file of the same shape works too.
+configs/filters/NAME.yaml, and a path to any YAML file of the same shape works too. String values
+may use `${NAME}` and `${NAME:-default}` from the environment; `${DATA_DIR}` defaults to
+../shared/data.
 """
 
 import os
+import re
 from pathlib import Path
 
 import yaml
 
+from filters.badwords import BadWords
 from filters.base import FilterChain
 from filters.c4 import C4Quality
 from filters.fineweb import FineWebQuality
 from filters.gopher_quality import GopherQuality
 from filters.gopher_repetition import GopherRepetition
+from filters.quality_classifier import QualityClassifier
+from filters.url_blocklist import UrlBlocklist
 
 FILTER_TYPES = {"gopher_quality": GopherQuality, "gopher_repetition": GopherRepetition, "c4": C4Quality,
-                "fineweb_quality": FineWebQuality}
+                "fineweb_quality": FineWebQuality, "badwords": BadWords, "url_blocklist": UrlBlocklist,
+                "quality_classifier": QualityClassifier}
+DEFAULT_DATA_DIR = "../shared/data"
+_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+class ConfigVariableMissing(ValueError):
+    pass
+
+
+def expand_vars(text: str) -> str:
+    """`${NAME}` and `${NAME:-default}` from the environment; ${DATA_DIR} defaults to ../shared/data."""
+    def sub(match):
+        name, default = match.group(1), match.group(2)
+        if name == "DATA_DIR" and default is None:
+            default = DEFAULT_DATA_DIR
+        value = os.environ.get(name, default)
+        if value is None:
+            raise ConfigVariableMissing(f"${{{name}}} is not set")
+        return value
+
+    return _VAR.sub(sub, text)
+
+
+def _expand(value):
+    if isinstance(value, str):
+        return expand_vars(value)
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    return value
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "filters"
 DEFAULT_PRESET = "fineweb"
 
@@ -46,7 +81,7 @@ def build_chain(spec: dict) -> FilterChain:
         kind = entry.pop("type", None)
         if kind not in FILTER_TYPES:
             raise UnknownPreset(f"unknown filter type {kind!r}; known: {sorted(FILTER_TYPES)}")
-        filters.append(FILTER_TYPES[kind](**entry))
+        filters.append(FILTER_TYPES[kind](**{k: _expand(v) for k, v in entry.items()}))
     return FilterChain(filters)
 
 

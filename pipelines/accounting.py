@@ -3,7 +3,7 @@ funnel printed at the end of a run."""
 
 from collections import defaultdict
 
-STAGES = ("read", "extract", "normalise", "langid", "quality", "dedup")
+STAGES = ("read", "extract", "normalise", "langid", "quality", "dedup", "pii")
 
 
 def build_stats(counters: list[tuple[str, dict, int]]) -> dict:
@@ -106,12 +106,14 @@ def funnel_text(stats: dict) -> str:
                     [[n, s["files"], s["records"], s["kept"], s["rejected"], s["quarantined"]]
                      for n, s in stats["sources"].items()]
                     + [["TOTAL"] + [stats["totals"][k] for k in ("files", "records", "kept", "rejected", "quarantined")]])
-    lines += ["", "Stages (documents in -> out; dropped by reason)"]
+    lines += ["", "Stages (documents in -> out; dropped by reason, most first)"]
     rows = []
     for s in stats["stages"]:
-        drops = [f"{reason} {n}" for reason, n in s["rejected"].items()]
-        drops += [f"quarantined:{error} {n}" for error, n in s["quarantined"].items()]
-        rows.append([s["stage"], s["in"], s["out"], ", ".join(drops) or "-"])
+        drops = [(n, reason) for reason, n in s["rejected"].items()]
+        drops += [(n, f"quarantined:{error}") for error, n in s["quarantined"].items()]
+        drops = [f"{n:>6}  {reason}" for n, reason in sorted(drops, key=lambda d: (-d[0], d[1]))] or ["-"]
+        rows.append([s["stage"], s["in"], s["out"], drops[0]])
+        rows += [["", "", "", more] for more in drops[1:]]
     lines += _table(["stage", "in", "out", "dropped"], rows)
     lines += ["", "Kept, by language"]
     lines += _table(["lang", "documents", "MB"],

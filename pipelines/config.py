@@ -22,16 +22,14 @@ from dataclasses import dataclass, field, fields, replace
 import yaml
 
 from pipelines.sources import READERS, glob_base
-from filters.presets import DEFAULT_PRESET
+from filters.presets import DEFAULT_PRESET, expand_vars
 from pipelines.sources.records import DEFAULT_MAX_DOC_BYTES
 from pipelines.transforms.read import SourceSpec
 
-DEFAULT_DATA_DIR = "../shared/data"
 DEDUP_MODES = ("none", "exact")
 # Options a source may set, by reader type.
 SOURCE_OPTIONS = {"text": {"split"}, "gutenberg": {"split"}, "jsonl": {"text_field"}, "parquet": {"text_field"}}
 _NAME = re.compile(r"[^|/\s]+")  # names are counter labels and id prefixes
-_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
 class ConfigError(ValueError):
@@ -50,6 +48,7 @@ class CurateConfig:
     extract_timeout_s: float = 10.0
     dedup: str = "exact"
     dedup_fanout: int = 16
+    pii: bool = True  # redact e-mail addresses, public IPs and phone numbers after dedup
     shard_bytes: int = 256 << 20  # text bytes per output shard; zstd files are about 3-4x smaller
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
     reshuffle: bool | None = None  # spread records over workers; None: unless one local worker runs all
@@ -61,19 +60,6 @@ class CurateConfig:
         out["sources"] = [s.__dict__ for s in self.sources]
         out["languages"] = list(self.languages)
         return out
-
-
-def expand_vars(text: str) -> str:
-    def sub(match):
-        name, default = match.group(1), match.group(2)
-        if name == "DATA_DIR" and default is None:
-            default = DEFAULT_DATA_DIR
-        value = os.environ.get(name, default)
-        if value is None:
-            raise ConfigError(f"${{{name}}} is not set")
-        return value
-
-    return _VAR.sub(sub, text)
 
 
 def absolute(path: str) -> str:

@@ -3,7 +3,7 @@
     python -m pipelines.curate --config RECIPE --output DIR [options] [Beam options]
     python -m pipelines.curate --input GLOB [--input GLOB ...] --output DIR [options] [Beam options]
 
-Flow (DESIGN.md section 1): read -> extract -> normalise -> langid -> quality -> dedup -> write.
+Flow (DESIGN.md section 1): read -> extract -> normalise -> langid -> quality -> dedup -> pii -> write.
 Standard Beam options pass through (`--runner DataflowRunner --project ... --temp_location gs://...`);
 without `--runner` the local FnApiRunner is used.
 """
@@ -20,14 +20,15 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from apache_beam.options.pipeline_options import _BeamArgumentParser  # the parser Beam's options use
 
 from filters.langid import ModelNotFound, default_model_path
-from filters.presets import DEFAULT_PRESET, UnknownPreset, load_preset
+from filters.presets import DEFAULT_PRESET, ConfigVariableMissing, UnknownPreset, load_preset
 from pipelines import accounting, outputs
 from pipelines.config import DEDUP_MODES, ConfigError, CurateConfig, absolute, build_config, load_recipe
 from pipelines.sources.html import EXTRACTORS
 from pipelines.transforms.dedup import ExactDedup
 from pipelines.transforms.metrics import CountingDoFn, query_counters
 from pipelines.transforms.read import ReadSources, match_files
-from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, apply_stage
+from filters.pii import PiiRedactor
+from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, RedactPii, apply_stage
 from pipelines.transforms.write import WriteShards
 from schemas import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, REJECT_SCHEMA, SCHEMA_VERSION
 
@@ -94,6 +95,10 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
         all_rejects.append(rejected)
     else:
         docs = docs | "NoDedup" >> beam.Map(_own_cluster)
+    if config.pii:
+        docs, rejected, quarantined = apply_stage(docs, RedactPii(PiiRedactor()))
+        all_rejects.append(rejected)
+        all_quarantine.append(quarantined)
 
     out = config.output
     (docs
@@ -151,6 +156,7 @@ def run(argv: list[str] | None = None) -> RunResult:
         "extract_timeout_s": args.extract_timeout, "dedup": args.dedup, "shard_bytes": args.shard_bytes,
         "max_doc_bytes": args.max_doc_bytes, "reshuffle": False if args.no_reshuffle else None,
         "overwrite": args.overwrite or None, "allow_empty": args.allow_empty or None,
+        "pii": False if args.no_pii else None,
     }
     config = build_config(recipe, args.input or [], args.output, overrides)
     return run_config(config, beam_args, argv=sys.argv if argv is None else argv)
@@ -233,13 +239,14 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--no-reshuffle", action="store_true",
                         help="do not spread records across workers (default: spread unless one local worker)")
     parser.add_argument("--allow-empty", action="store_true", help="a stage that keeps nothing is not an error")
+    parser.add_argument("--no-pii", action="store_true", help="keep e-mail addresses, IPs and phone numbers")
     return parser.parse_known_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         result = run(argv)
-    except (ConfigError, UnknownPreset, ModelNotFound, outputs.OutputNotEmpty) as exc:
+    except (ConfigError, ConfigVariableMissing, UnknownPreset, ModelNotFound, outputs.OutputNotEmpty) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(accounting.funnel_text(result.stats))

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from schemas.signals import SIGNALS_TYPE
 
-SCHEMA_VERSION = "2"  # 2: the signals of the Gopher repetition, C4 and FineWeb families
+SCHEMA_VERSION = "2"  # 2: the signals of the Gopher repetition, C4, FineWeb, bad-word, URL and PII filters
 
 
 def _f(name: str, typ: pa.DataType, nullable: bool = False) -> pa.Field:

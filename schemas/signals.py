@@ -40,6 +40,15 @@ SIGNALS: dict[str, tuple[pa.DataType, str]] = {
     "fineweb_short_line_ratio": (_F, "share of non-empty lines at most short_line_length characters long"),
     "fineweb_char_dup_ratio": (_F, "characters in repeated lines over all characters but newlines"),
     "fineweb_newline_ratio": (_F, "newlines per word"),
+    # filters.badwords, filters.url_blocklist
+    "badwords": (_I, "LDNOOBW words of the language found (null without a list)"),
+    "url_blocked": (_B, "the URL is on a domain list or blocked by an EasyList rule (null without a URL)"),
+    # filters.quality_classifier
+    "quality_score": (_F, "the fastText classifier's probability of reference-quality text"),
+    # filters.pii: what was redacted
+    "pii_emails": (_I, "e-mail addresses replaced"),
+    "pii_ips": (_I, "public IPv4 addresses replaced"),
+    "pii_phones": (_I, "phone numbers replaced"),
 }
 
 SIGNALS_TYPE = pa.struct([pa.field(name, typ, nullable=True) for name, (typ, _) in SIGNALS.items()])

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from conftest import REPO, read_rows
+from filters.pii import PiiRedactor
 from pipelines.config import build_config, load_recipe
 from pipelines.curate import run_config
 
@@ -67,5 +68,6 @@ def test_charset_and_mojibake_copies_become_exact_duplicates(demo):
     assert by_variant["3-latin1"] > 0 and by_variant["3-mojibake"] > 0 and by_variant["3"] > 0
     for r in dups:
         original = kept[r["duplicate_of"]]
-        assert original["text"] == r["text"]
+        # Kept documents went on to PII redaction, which is deterministic; rejected copies did not.
+        assert original["text"] == PiiRedactor().redact(r["text"], original["lang"])[0]
         assert original["url"].split("/")[4:] == r["url"].split("/")[4:]

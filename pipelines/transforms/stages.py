@@ -159,6 +159,22 @@ class Quality(Stage):
         return doc
 
 
+class RedactPii(Stage):
+    """Replaces PII in the text; the counts per kind join the document's signals. Drops nothing."""
+
+    name = "pii"
+
+    def __init__(self, redactor):
+        self.redactor = redactor
+
+    def apply(self, doc):
+        decision = self.redactor(doc)
+        doc["signals"] = {**(doc.get("signals") or {}), **decision.signals}
+        if decision.text is not None:
+            doc["text"] = decision.text
+        return doc
+
+
 class StageFn(CountingDoFn):
     """Runs one stage; kept documents go to the main output, the rest to tagged outputs, and every
     outcome is counted (pipelines.transforms.metrics)."""
