@@ -165,3 +165,27 @@ def test_fineweb_judges_cjk_lines_by_their_length():
     s = FineWebQuality().measure(chinese, "zh")
     assert s["fineweb_short_line_ratio"] == 0  # 18-character lines are long lines of Chinese
     assert FineWebQuality().measure(chinese, "en")["fineweb_short_line_ratio"] == 1
+
+
+def _only(rule: str) -> GopherRepetition:
+    """Gopher repetition with every rule off but one."""
+    from dataclasses import fields
+
+    off = {f.name: 0 for f in fields(GopherRepetition) if f.name.startswith("max_") and f.name != rule}
+    return GopherRepetition(**off)
+
+
+@pytest.mark.parametrize("rule", [f"max_top_{n}gram_char_frac" for n in (2, 3, 4)]
+                         + [f"max_dup_{n}gram_char_frac" for n in range(5, 11)])
+def test_each_ngram_rule_alone(rule):
+    words = 4 if "top" in rule else 12  # a short phrase for the most-frequent-n-gram rules
+    phrase = " ".join(f"phrase{i}" for i in range(words))
+    text = " ".join([phrase] * 15 + [f"unique{i}" for i in range(40)])
+    decision = _only(rule)(doc(text))
+    assert (decision.keep, decision.reason) == (False, f"gopher_repetition.{rule}")
+    assert _only(rule)(doc(" ".join(f"unique{i}" for i in range(200)))).keep
+
+
+def test_gopher_max_doc_words():
+    decision = GopherQuality(max_doc_words=100)(doc(PROSE))
+    assert (decision.keep, decision.reason) == (False, "gopher_quality.max_doc_words")
