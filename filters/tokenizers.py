@@ -8,10 +8,12 @@ non-white-space tokens, as datatrove's `word_tokenize`; sentences follow spaCy's
 Languages written without spaces use a segmenter: jieba for Chinese, SudachiPy for Japanese and
 PyThaiNLP for Thai. Their sentences end at Unicode sentence terminals.
 
-Splitters are made lazily, once per process (`splitter_for`), so filters stay cheap to pickle.
+Splitters are made lazily, once per process (`splitter_for`), so filters stay cheap to pickle, and
+are safe to share between a worker's threads.
 """
 
 import re
+import threading
 import unicodedata
 from functools import lru_cache
 
@@ -37,19 +39,24 @@ class SpacySplitter:
         except (ImportError, KeyError, ValueError):  # no rules for this language: spaCy's multilingual ones
             self._nlp = spacy.blank("xx")
         self._punct_chars = frozenset(Sentencizer.default_punct_chars)
+        self._lock = threading.Lock()  # spaCy's memory zones are not for concurrent use
         # piece -> (tokens, sentencizer transitions from "no period seen" and from "period seen")
         self._cache: dict[str, tuple] = {}
 
     def _piece(self, piece: str) -> tuple:
         entry = self._cache.get(piece)
-        if entry is None:
+        while entry is None:  # another thread may clear the cache between learning and reading
             self._learn([piece])
-            entry = self._cache[piece]
+            entry = self._cache.get(piece)
         return entry
 
     def _learn(self, pieces: list[str]) -> None:
         """Tokenize new pieces in one spaCy call (they are separated by single spaces, which spaCy
         splits on before anything else) and remember each piece's tokens."""
+        with self._lock:
+            self._learn_locked(pieces)
+
+    def _learn_locked(self, pieces: list[str]) -> None:
         if len(self._cache) + len(pieces) >= _MAX_CACHE:
             self._cache.clear()
         starts, position = [], 0
@@ -85,13 +92,10 @@ class SpacySplitter:
         cache = self._cache
         new = [p for p in dict.fromkeys(pieces) if p not in cache]
         if new:
-            self._learn(new)
-            cache = self._cache  # _learn may have started it afresh
-            if any(p not in cache for p in pieces):  # cleared while learning: learn them all again
-                self._learn(list(dict.fromkeys(pieces)))
+            self._learn(new)  # one spaCy call for all of this text's new pieces
         out: list[str] = []
         for piece in pieces:
-            out.extend(cache[piece][0])
+            out.extend((cache.get(piece) or self._piece(piece))[0])
         return out
 
     def sentence_count(self, text: str) -> int:
@@ -118,6 +122,7 @@ class SegmenterSplitter:
 
     def __init__(self, lang: str):
         self.lang = lang
+        self._lock = threading.Lock()  # segmenter objects are not thread-safe
         if lang == "zh":
             import jieba
 
@@ -137,8 +142,9 @@ class SegmenterSplitter:
 
     def words(self, text: str) -> list[str]:
         out = []
-        for line in text.splitlines():  # segmenters are given lines, keeping inputs short
-            out.extend(w.strip() for w in self._cut(line) if w.strip())
+        with self._lock:
+            for line in text.splitlines():  # segmenters are given lines, keeping inputs short
+                out.extend(w.strip() for w in self._cut(line) if w.strip())
         return out
 
     def sentence_count(self, text: str) -> int:

@@ -4,6 +4,7 @@ import zipfile
 
 import pytest
 
+from filters.gopher_quality import GopherQuality
 from filters.langid import LanguageIdentifier
 from filters.normalise import normalise_text
 from filters.presets import load_preset
@@ -52,3 +53,20 @@ def test_japanese_reference_pages_are_segmented(judge, data_dir):
     page = (data_dir / "debian_reference_html" / "ja" / "ch04.ja.html").read_bytes()
     lang, decision = judge(html_to_text(page)["text"])
     assert lang == "ja" and decision.signals["gopher_word_count"] > 1000
+
+
+def test_chinese_fortunes_are_judged_by_segmented_words(judge, data_dir):
+    path = data_dir / "fortunes_multilingual" / "zh" / "chinese"
+    with open(path, "rb") as raw:
+        entries = [d["text"] for d in READERS["text"](raw, FileContext("f", "text", str(path), "chinese",
+                                                                        {"split": "%"}))][:200]
+    pairs = [(judge(text), text) for text in entries]
+    chinese = [(decision, text) for (lang, decision), text in pairs if lang == "zh"]
+    assert len(chinese) > 150
+    # Split by spaces, a line of Chinese would be one word; the segmenter finds several a line.
+    words = sum(GopherQuality().measure(normalise_text(t), "zh")["gopher_word_count"] for _, t in chinese)
+    lines = sum(len(t.splitlines()) for _, t in chinese)
+    assert words > 3 * lines
+    reasons = {d.reason.split(".")[0] for d, _ in chinese if not d.keep}
+    assert reasons <= {"gopher_repetition", "gopher_quality", "c4", "fineweb_quality"}
+    assert any(d.keep for d, _ in chinese)
