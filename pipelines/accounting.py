@@ -3,7 +3,7 @@ funnel printed at the end of a run."""
 
 from collections import defaultdict
 
-STAGES = ("read", "extract", "normalise", "langid", "quality", "dedup", "pii")
+STAGES = ("read", "extract", "normalise", "langid", "quality", "dedup", "near_dedup", "pii")
 
 
 def build_stats(counters: list[tuple[str, dict, int]]) -> dict:
@@ -11,6 +11,7 @@ def build_stats(counters: list[tuple[str, dict, int]]) -> dict:
     stages: dict = {s: {"in": 0, "out": 0, "rejected": defaultdict(int), "quarantined": defaultdict(int)}
                     for s in STAGES}
     languages: dict = defaultdict(lambda: {"documents": 0, "bytes": 0})
+    unconverged = 0
     for event, labels, value in counters:
         source, stage = labels.get("source"), labels.get("stage")
         if event == "records":
@@ -33,6 +34,8 @@ def build_stats(counters: list[tuple[str, dict, int]]) -> dict:
             languages[labels["lang"]]["documents"] += value
         elif event == "kept_bytes":
             languages[labels["lang"]]["bytes"] += value
+        elif event == "cc_unconverged":
+            unconverged += value
     for counts in sources.values():
         for key in ("files", "records", "kept", "rejected", "quarantined"):
             counts.setdefault(key, 0)
@@ -45,6 +48,7 @@ def build_stats(counters: list[tuple[str, dict, int]]) -> dict:
                     "quarantined": dict(sorted(s["quarantined"].items()))}
                    for name, s in stages.items()],
         "languages": dict(sorted(languages.items(), key=lambda kv: (-kv[1]["documents"], kv[0]))),
+        "components_unconverged_edges": unconverged,
     }
 
 
@@ -63,6 +67,9 @@ def check_stats(stats: dict, allow_empty: bool = False) -> list[str]:
             problems.append(f"stage {s['stage']} produced no documents from {s['in']} "
                             f"(rejected {s['rejected']}, quarantined {s['quarantined']}); "
                             f"pass --allow-empty if that is expected")
+    if stats.get("components_unconverged_edges"):
+        problems.append(f"near-dedup components did not converge: the last star round still changed "
+                        f"{stats['components_unconverged_edges']} edges; raise dedup_rounds")
     if not stats["totals"]["records"] and not allow_empty:
         problems.append("no records were read from any source")
     return problems

@@ -26,7 +26,8 @@ from filters.presets import DEFAULT_PRESET, expand_vars
 from pipelines.sources.records import DEFAULT_MAX_DOC_BYTES
 from pipelines.transforms.read import SourceSpec
 
-DEDUP_MODES = ("none", "exact")
+DEDUP_MODES = ("none", "exact", "minhash")
+COMPONENT_MODES = ("single", "distributed")
 # Options a source may set, by reader type.
 SOURCE_OPTIONS = {"text": {"split"}, "gutenberg": {"split"}, "jsonl": {"text_field"}, "parquet": {"text_field"}}
 _NAME = re.compile(r"[^|/\s]+")  # names are counter labels and id prefixes
@@ -46,7 +47,13 @@ class CurateConfig:
     lid_model: str | None = None
     extractor: str = "resiliparse"
     extract_timeout_s: float = 10.0
-    dedup: str = "exact"
+    dedup: str = "minhash"  # minhash includes exact
+    dedup_threshold: float = 0.0  # 0: FineWeb's 14 bands x 8 rows (about 0.72); else datasketch's optimal split
+    dedup_num_perm: int = 112
+    dedup_ngram: int = 5
+    dedup_verify: bool = False  # keep only candidate pairs whose exact shingle Jaccard reaches the threshold
+    dedup_components: str = "single"  # or "distributed" (large-star/small-star rounds)
+    dedup_rounds: int = 20
     dedup_fanout: int = 16
     pii: bool = True  # redact e-mail addresses, public IPs and phone numbers after dedup
     shard_bytes: int = 256 << 20  # text bytes per output shard; zstd files are about 3-4x smaller
@@ -141,8 +148,12 @@ def _check_values(config: CurateConfig) -> None:
     """Wrong values fail here, before any worker starts."""
     if config.dedup not in DEDUP_MODES:
         raise ConfigError(f"dedup {config.dedup!r}: choose from {DEDUP_MODES}")
+    if config.dedup_components not in COMPONENT_MODES:
+        raise ConfigError(f"dedup_components {config.dedup_components!r}: choose from {COMPONENT_MODES}")
     numbers = {"min_lang_score": (config.min_lang_score, 0, 1), "extract_timeout_s": (config.extract_timeout_s, 0, None),
                "dedup_fanout": (config.dedup_fanout, 1, None), "shard_bytes": (config.shard_bytes, 1, None),
+               "dedup_threshold": (config.dedup_threshold, 0, 1), "dedup_num_perm": (config.dedup_num_perm, 1, None),
+               "dedup_ngram": (config.dedup_ngram, 1, None), "dedup_rounds": (config.dedup_rounds, 1, None),
                "max_doc_bytes": (config.max_doc_bytes, 0, None)}
     for name, (value, low, high) in numbers.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or (high is not None and value > high):

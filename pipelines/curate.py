@@ -24,7 +24,9 @@ from filters.presets import DEFAULT_PRESET, ConfigVariableMissing, UnknownPreset
 from pipelines import accounting, outputs
 from pipelines.config import DEDUP_MODES, ConfigError, CurateConfig, absolute, build_config, load_recipe
 from pipelines.sources.html import EXTRACTORS
+from dedup.minhash import MinHasher, lsh_params
 from pipelines.transforms.dedup import ExactDedup
+from pipelines.transforms.near_dedup import NearDedup
 from pipelines.transforms.metrics import CountingDoFn, query_counters
 from pipelines.transforms.read import ReadSources, match_files
 from filters.pii import PiiRedactor
@@ -90,11 +92,17 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
         docs, rejected, quarantined = apply_stage(docs, stage)
         all_rejects.append(rejected)
         all_quarantine.append(quarantined)
-    if config.dedup == "exact":
+    if config.dedup in ("exact", "minhash"):
         docs, rejected = docs | "ExactDedup" >> ExactDedup(config.dedup_fanout)
         all_rejects.append(rejected)
     else:
         docs = docs | "NoDedup" >> beam.Map(_own_cluster)
+    if config.dedup == "minhash":
+        params = dedup_params(config)
+        docs, rejected = docs | "NearDedup" >> NearDedup(
+            MinHasher(config.dedup_num_perm, config.dedup_ngram), params["bands"], params["rows"],
+            params["verify_threshold"], config.dedup_components, config.dedup_rounds, config.dedup_fanout)
+        all_rejects.append(rejected)
     if config.pii:
         docs, rejected, quarantined = apply_stage(docs, RedactPii(PiiRedactor()))
         all_rejects.append(rejected)
@@ -110,6 +118,24 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
     (all_quarantine | "AllQuarantine" >> beam.Flatten()
      | "WriteQuarantine" >> WriteShards(out, "quarantine", QUARANTINE_SCHEMA, _no_partition, _by_location,
                                         config.shard_bytes))
+
+
+def dedup_params(config: CurateConfig) -> dict:
+    """Everything that determines the near-dedup clusters, for the graph and the manifest."""
+    if config.dedup_threshold:
+        bands, rows = lsh_params(config.dedup_threshold, config.dedup_num_perm)
+    else:
+        bands, rows = 14, 8  # FineWeb's
+        if bands * rows > config.dedup_num_perm:
+            raise ConfigError("14 bands x 8 rows need dedup_num_perm >= 112 (or set dedup_threshold)")
+    threshold = config.dedup_threshold or (1 / bands) ** (1 / rows)
+    hasher = MinHasher(config.dedup_num_perm, config.dedup_ngram)
+    return {"mode": config.dedup, "num_perm": config.dedup_num_perm, "bands": bands, "rows": rows,
+            "threshold": round(threshold, 4), "verify_threshold": threshold if config.dedup_verify else None,
+            "ngram": config.dedup_ngram, "char_ngram": hasher.char_ngram, "seed": hasher.seed,
+            "scheme": "datasketch affine32", "shingle_hash": "xxh32 of each unit, combined mod 2**32",
+            "band_hash": "xxh3_64 of the band's rows, seeded with the band index",
+            "components": config.dedup_components, "rounds": config.dedup_rounds}
 
 
 @dataclass
@@ -154,6 +180,8 @@ def run(argv: list[str] | None = None) -> RunResult:
         "filters": args.filters, "languages": args.languages, "min_lang_score": args.min_lang_score,
         "lid_model": absolute(args.lid_model) if args.lid_model else None, "extractor": args.extractor,
         "extract_timeout_s": args.extract_timeout, "dedup": args.dedup, "shard_bytes": args.shard_bytes,
+        "dedup_threshold": args.dedup_threshold, "dedup_verify": args.dedup_verify or None,
+        "dedup_components": args.dedup_components,
         "max_doc_bytes": args.max_doc_bytes, "reshuffle": False if args.no_reshuffle else None,
         "overwrite": args.overwrite or None, "allow_empty": args.allow_empty or None,
         "pii": False if args.no_pii else None,
@@ -196,6 +224,7 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
             "versions": _versions("apache-beam", "pyarrow", "fasttext", "resiliparse", "trafilatura", "ftfy",
                                   "warcio", "mwparserfromhell"),
             "config": config.to_json(),
+            "dedup": dedup_params(config) if config.dedup == "minhash" else {"mode": config.dedup},
             "filters": preset,
             "source_filters": {name: spec for name, (spec, _) in source_presets.items()},
             "lid_model": {"path": lid_model, "sha256": outputs.sha256_of(lid_model)},
@@ -233,7 +262,13 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--extractor", choices=EXTRACTORS, help="HTML to text (default resiliparse)")
     parser.add_argument("--extract-timeout", type=float, metavar="SECONDS",
                         help="per-document extraction time limit; 0 extracts in-process without one")
-    parser.add_argument("--dedup", choices=DEDUP_MODES, help="deduplication (default exact)")
+    parser.add_argument("--dedup", choices=DEDUP_MODES, help="deduplication (default minhash, which includes exact)")
+    parser.add_argument("--dedup-threshold", type=float, metavar="J",
+                        help="Jaccard threshold for near duplicates (default: FineWeb's 14x8 bands, about 0.72)")
+    parser.add_argument("--dedup-verify", action="store_true",
+                        help="keep only candidate pairs whose exact shingle Jaccard reaches the threshold")
+    parser.add_argument("--dedup-components", choices=("single", "distributed"),
+                        help="connected components on one worker (default) or in large/small-star rounds")
     parser.add_argument("--shard-bytes", type=int, help="target text bytes per output shard")
     parser.add_argument("--max-doc-bytes", type=int, help="documents larger than this are rejected (0: no limit)")
     parser.add_argument("--no-reshuffle", action="store_true",

@@ -101,7 +101,8 @@ def test_manifest_lists_every_file_and_is_written_last(runs):
     listed = {f["path"] for f in manifest["files"]}
     on_disk = {str(p.relative_to(out)) for p in out.rglob("*.parquet")}
     assert listed == on_disk
-    assert manifest["complete"] and manifest["config"]["dedup"] == "exact"
+    assert manifest["complete"] and manifest["config"]["dedup"] == "minhash"
+    assert (manifest["dedup"]["bands"], manifest["dedup"]["rows"], manifest["dedup"]["num_perm"]) == (14, 8, 112)
     assert manifest["filters"]["filters"][0]["type"] == "gopher_repetition"  # fineweb's chain
     assert manifest["source_filters"]["gutenberg"]["filters"] == []
     newest = max(p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file())

@@ -1,0 +1,177 @@
+"""MinHash near-deduplication in Beam (logic in dedup.minhash and dedup.components).
+
+1. Each document gets a signature and band keys, and a node key that sorts in keeper order (best
+   quality score, then id).
+2. Band buckets: a combiner finds each bucket's smallest member and size before the shuffle; buckets
+   with more than one member are copied to `fanout` salts and joined with their members, so a
+   bucket of a million boilerplate pages never forms one group. Each member gets an edge to its
+   bucket's smallest member (a star, never all pairs).
+3. Optionally, each edge is verified: the exact Jaccard similarity of the two documents' shingles
+   must reach the threshold (this removes LSH false positives).
+4. Connected components: union-find on one worker after the shuffle (default), or large-star and
+   small-star rounds as shuffles, with a convergence check (pipelines.transforms.components).
+5. Every document learns its component's keeper and size (summed over the exact-duplicate clusters
+   it stands for); all but the keeper go to the rejects with the id they duplicate.
+"""
+
+import apache_beam as beam
+import numpy as np
+
+from dedup.components import node_id, node_key
+from dedup.exact import salt
+from dedup.minhash import MinHasher, band_keys, jaccard
+from pipelines.sources.records import Rejected
+from pipelines.transforms.components import ConnectedComponents
+from pipelines.transforms.metrics import CountingDoFn
+from pipelines.transforms.stages import REJECTS
+
+STAGE = "near_dedup"
+
+
+def _score(doc: dict) -> float | None:
+    return (doc.get("signals") or {}).get("quality_score")
+
+
+class Sketch(beam.DoFn):
+    """doc -> (node key, exact-cluster size, band keys, shingle hashes or None)."""
+
+    def __init__(self, hasher: MinHasher, bands: int, rows: int, keep_shingles: bool):
+        self.hasher, self.bands, self.rows, self.keep_shingles = hasher, bands, rows, keep_shingles
+
+    def process(self, doc):
+        signature = self.hasher.signature(doc["text"], doc.get("lang"))
+        if signature is None:
+            return  # no shingles: the document stays its own cluster
+        shingles = None
+        if self.keep_shingles:
+            shingles = np.unique(self.hasher.shingle_hashes(doc["text"], doc.get("lang"))).tobytes()
+        yield (node_key(doc["id"], _score(doc)), int(doc.get("dedup_cluster_size") or 1),
+               band_keys(signature, self.bands, self.rows), shingles)
+
+
+class SmallestMember(beam.CombineFn):
+    """(smallest node key, members) of a bucket; associative, so it runs before the shuffle."""
+
+    def create_accumulator(self):
+        return None, 0
+
+    def add_input(self, acc, node):
+        return (node if acc[0] is None or node < acc[0] else acc[0]), acc[1] + 1
+
+    def merge_accumulators(self, accs):
+        smallest, count = None, 0
+        for node, n in accs:
+            count += n
+            if node is not None and (smallest is None or node < smallest):
+                smallest = node
+        return smallest, count
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _star_edges(element):
+    _, grouped = element
+    buckets = list(grouped["bucket"])
+    if not buckets:
+        return
+    smallest = buckets[0][0]
+    for node in grouped["members"]:
+        if node != smallest:
+            yield node, smallest
+
+
+class _VerifyEdges(beam.PTransform):
+    """Keeps edges whose documents' shingle sets have Jaccard similarity >= threshold."""
+
+    def __init__(self, threshold: float):
+        super().__init__()
+        self.threshold = threshold
+
+    def expand(self, inputs):
+        edges, shingles = inputs
+        threshold = self.threshold
+        with_a = ({"edge": edges | "ByA" >> beam.Map(lambda e: (e[0], e[1])), "shingles": shingles}
+                  | "JoinA" >> beam.CoGroupByKey()
+                  | "EdgeWithA" >> beam.FlatMap(lambda kv: [(b, (kv[0], s)) for b in kv[1]["edge"]
+                                                            for s in kv[1]["shingles"]]))
+        return ({"edge": with_a, "shingles": shingles}
+                | "JoinB" >> beam.CoGroupByKey()
+                | "Verify" >> beam.FlatMap(lambda kv: [
+                    (a, kv[0]) for a, sa in kv[1]["edge"] for sb in kv[1]["shingles"]
+                    if jaccard(np.frombuffer(sa, np.uint32), np.frombuffer(sb, np.uint32)) >= threshold]))
+
+
+class _Decide(CountingDoFn):
+    def process(self, element):
+        _, grouped = element
+        clusters = list(grouped["cluster"])
+        for doc in grouped["doc"]:
+            doc = dict(doc)
+            source = doc["source"]
+            self.counters.inc("stage_in", stage=STAGE, source=source)
+            if not clusters:
+                self.counters.inc("stage_out", stage=STAGE, source=source)
+                yield doc
+                continue
+            root, size = clusters[0]
+            keeper = node_id(root)
+            doc["dedup_cluster"], doc["dedup_cluster_size"] = keeper, size
+            if keeper == doc["id"]:
+                self.counters.inc("stage_out", stage=STAGE, source=source)
+                yield doc
+            else:
+                self.counters.inc("rejected", stage=STAGE, reason="near_duplicate", source=source)
+                yield beam.pvalue.TaggedOutput(REJECTS, Rejected(
+                    doc, STAGE, "near_duplicate", f"near-duplicate of {keeper} (a cluster of {size})",
+                    duplicate_of=keeper).row())
+
+
+class NearDedup(beam.PTransform):
+    """docs -> (kept, rejects)."""
+
+    def __init__(self, hasher: MinHasher, bands: int, rows: int, verify_threshold: float | None = None,
+                 components: str = "single", max_rounds: int = 20, fanout: int = 16):
+        super().__init__()
+        self.hasher, self.bands, self.rows = hasher, bands, rows
+        self.verify_threshold, self.components, self.max_rounds, self.fanout = (
+            verify_threshold, components, max_rounds, fanout)
+
+    def expand(self, docs):
+        fanout = self.fanout
+        sketches = docs | "Sketch" >> beam.ParDo(Sketch(self.hasher, self.bands, self.rows,
+                                                          self.verify_threshold is not None))
+        members = sketches | "BandMembers" >> beam.FlatMap(
+            lambda s: [((band, key), s[0]) for band, key in enumerate(s[2])])
+        buckets = (members
+                   | "Buckets" >> beam.CombinePerKey(SmallestMember())
+                   | "Shared" >> beam.Filter(lambda kv: kv[1][1] > 1)
+                   | "BucketToSalts" >> beam.FlatMap(lambda kv: [((kv[0], s), kv[1]) for s in range(fanout)]))
+        edges = ({"members": members | "SaltMembers" >> beam.Map(lambda kv: ((kv[0], salt(kv[1], fanout)), kv[1])),
+                  "bucket": buckets}
+                 | "JoinBuckets" >> beam.CoGroupByKey()
+                 | "StarEdges" >> beam.FlatMap(_star_edges)
+                 | "UniqueEdges" >> beam.Distinct())
+        if self.verify_threshold is not None:
+            shingles = sketches | "Shingles" >> beam.Map(lambda s: (s[0], s[3]))
+            edges = (edges, shingles) | "VerifyEdges" >> _VerifyEdges(self.verify_threshold)
+        labels = edges | "Components" >> ConnectedComponents(self.components, self.max_rounds)  # (node, root)
+        weights = sketches | "Weights" >> beam.Map(lambda s: (s[0], s[1]))
+        weighted = ({"root": labels, "weight": weights}
+                    | "JoinWeights" >> beam.CoGroupByKey()
+                    | "RootWeights" >> beam.FlatMap(lambda kv: [(root, (kv[0], w)) for root in kv[1]["root"]
+                                                                for w in kv[1]["weight"]]))
+        sizes = (weighted
+                 | "SizeParts" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
+                 | "Sizes" >> beam.CombinePerKey(sum)
+                 | "SizeToSalts" >> beam.FlatMap(lambda kv: [((kv[0], s), kv[1]) for s in range(fanout)]))
+        clusters = ({"member": weighted | "SaltByRoot" >> beam.Map(
+                        lambda kv: ((kv[0], salt(kv[1][0], fanout)), kv[1][0])),
+                     "size": sizes}
+                    | "JoinSizes" >> beam.CoGroupByKey()
+                    | "MemberClusters" >> beam.FlatMap(lambda kv: [
+                        (node_id(m), (kv[0][0], size)) for m in kv[1]["member"] for size in kv[1]["size"]]))
+        out = ({"doc": docs | "DocsById" >> beam.Map(lambda d: (d["id"], d)), "cluster": clusters}
+               | "JoinDocs" >> beam.CoGroupByKey()
+               | "Decide" >> beam.ParDo(_Decide()).with_outputs(REJECTS, main="kept"))
+        return out.kept, out[REJECTS]
