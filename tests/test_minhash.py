@@ -1,0 +1,130 @@
+"""MinHash near-dedup: signatures equal datasketch's, LSH parameters, components, and the Beam
+transform on real text (both clustering modes)."""
+
+import bz2
+import random
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from dedup.components import components_of, large_star, node_id, node_key, small_star
+from dedup.minhash import MinHasher, band_keys, candidate_probability, jaccard, lsh_params, simplify
+from pipelines.sources.wikipedia import wikitext_to_text
+from pipelines.transforms.near_dedup import NearDedup
+
+
+@pytest.fixture(scope="module")
+def articles(data_dir):
+    raw = bz2.decompress(next((data_dir / "enwiki_xml_dump_sample").glob("*.bz2")).read_bytes()).decode()
+    texts = [wikitext_to_text(p.split("</text>")[0]) for p in raw.split('<text xml:space="preserve">')[1:]]
+    return [t for t in texts if len(t.split()) > 300][:40]
+
+
+def test_signatures_equal_datasketch(articles, data_dir):
+    hasher = MinHasher()
+    texts = articles + [(data_dir / "udhr2_unicode" / "udhr2.xml").read_text()]
+    for text in texts:
+        reference = hasher.datasketch()
+        reference.update_batch(hasher.shingles(text))
+        assert np.array_equal(hasher.signature(text), reference.hashvalues)
+    chinese = "我们今天在北京学习中文。这是第二句话！天气很好。"
+    reference = hasher.datasketch()
+    reference.update_batch(hasher.shingles(chinese, "zh"))
+    assert np.array_equal(hasher.signature(chinese, "zh"), reference.hashvalues)
+    assert hasher.shingles(chinese, "zh")[0] == "我 们 今 天 在".encode()  # character 5-grams
+
+
+def test_shingles_and_parameters():
+    assert simplify("Café, 2024: NAÏVE!") == "cafe 0 naive"
+    hasher = MinHasher()
+    assert len(hasher.shingles("one two three")) == 1  # shorter than a shingle: one shingle
+    assert hasher.signature("!!! ...") is None
+    assert lsh_params(0.8, 112) == (9, 12) and lsh_params(0.7, 112) == (12, 9)
+    assert round(candidate_probability(0.8, 14, 8), 3) == 0.924  # FineWeb's figure
+    sig = hasher.signature("a b c d e f g")
+    assert len(band_keys(sig, 14, 8)) == 14 and band_keys(sig, 14, 8) == band_keys(sig.copy(), 14, 8)
+    a, b = hasher.shingle_hashes("a b c d e f"), hasher.shingle_hashes("a b c d e g")
+    assert jaccard(a, a) == 1.0 and jaccard(a, b) == 1 / 3
+
+
+def _chain(length: int, seed: int = 0) -> list[str]:
+    """Documents that each differ from the previous one in a few words: near duplicates of their
+    neighbours, but the ends of the chain share little."""
+    rng = random.Random(seed)
+
+    def word():  # letters only: dedup's simplification turns every digit into 0
+        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))
+
+    words = [word() for _ in range(400)]
+    docs = []
+    for _ in range(length):
+        for _ in range(6):
+            words[rng.randrange(len(words))] = word()
+        docs.append(" ".join(words))
+    return docs
+
+
+def test_union_find_and_star_rounds_agree_on_a_chain():
+    nodes = [f"n{i:03d}" for i in range(64)]
+    edges = [(nodes[i + 1], nodes[i]) for i in range(63)] + [("x2", "x1")]
+    labels = components_of(edges)
+    assert set(labels.values()) == {"n000", "x1"}
+    current = set(edges)
+    for _ in range(12):
+        adjacency: dict = {}
+        for a, b in current:
+            adjacency.setdefault(a, set()).add(b)
+            adjacency.setdefault(b, set()).add(a)
+        large = {e for node, nb in adjacency.items() for e in large_star(node, nb)}
+        adjacency = {}
+        for a, b in large:
+            adjacency.setdefault(a, set()).add(b)
+            adjacency.setdefault(b, set()).add(a)
+        current = {e for node, nb in adjacency.items() for e in small_star(node, [v for v in nb if v < node])}
+    star_labels = {}
+    for a, b in current:
+        for node in (a, b):
+            star_labels[node] = min(star_labels.get(node, node), a, b)
+    assert star_labels == labels
+
+
+def test_node_keys_sort_by_quality_then_id():
+    best = node_key("f" * 32, 0.9)
+    assert best < node_key("0" * 32, 0.5) < node_key("1" * 32, 0.5) < node_key("0" * 32, None)
+    assert node_id(best) == "f" * 32
+
+
+def _docs(texts, scores=None):
+    return [{"id": f"{i:032x}", "text": t, "source": "s", "lang": "en", "dedup_cluster_size": 1,
+             "signals": {"quality_score": None if scores is None else scores[i]}} for i, t in enumerate(texts)]
+
+
+@pytest.mark.parametrize("mode", ["single", "distributed"])
+def test_near_dedup_in_beam_clusters_a_chain(mode):
+    chain = _chain(24)
+    others = _chain(3, seed=7)[:1] + _chain(3, seed=8)[:1]
+    docs = _docs(chain + others)
+    ids = [d["id"] for d in docs]
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+        kept, rejects = p | beam.Create(docs) | NearDedup(MinHasher(), 14, 8, components=mode, max_rounds=12)
+        assert_that(kept | "KeptIds" >> beam.Map(lambda d: (d["id"], d["dedup_cluster_size"])),
+                    equal_to([(ids[0], 24), (ids[24], 1), (ids[25], 1)]), label="kept")
+        assert_that(rejects | "Dups" >> beam.Map(lambda r: (r["id"], r["duplicate_of"], r["reason"])),
+                    equal_to([(i, ids[0], "near_duplicate") for i in ids[1:24]]), label="rejects")
+
+
+def test_keeper_is_the_best_scored_member_and_verification_cuts_weak_pairs():
+    texts = _chain(2) + _chain(2, seed=3)
+    docs = _docs(texts, scores=[0.2, 0.9, 0.5, 0.5])
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+        kept, _ = p | beam.Create(docs) | NearDedup(MinHasher(), 14, 8)
+        assert_that(kept | beam.Map(lambda d: d["id"]), equal_to([docs[1]["id"], docs[2]["id"]]))
+    # A verification threshold above the pair's true Jaccard keeps both members.
+    hasher = MinHasher()
+    true_j = jaccard(hasher.shingle_hashes(texts[0]), hasher.shingle_hashes(texts[1]))
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+        kept, _ = p | beam.Create(docs[:2]) | NearDedup(hasher, 14, 8, verify_threshold=min(1.0, true_j + 0.01))
+        assert_that(kept | beam.Map(lambda d: d["id"]), equal_to([docs[0]["id"], docs[1]["id"]]))
