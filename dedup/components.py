@@ -17,6 +17,15 @@ def node_key(doc_id: str, quality_score: float | None) -> str:
     return f"{round((1.0 - score) * 1e9):010d}{doc_id}"
 
 
+def index_node_key(doc_id: str) -> str:
+    """A document of an earlier run's index: it sorts before every new document, so it is kept."""
+    return "#" + "0" * 9 + doc_id
+
+
+def is_index_node(key: str) -> bool:
+    return key.startswith("#")
+
+
 def node_id(key: str) -> str:
     return key[-ID_LENGTH:]
 

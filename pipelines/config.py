@@ -47,6 +47,7 @@ class CurateConfig:
     lid_model: str | None = None
     extractor: str = "resiliparse"
     extract_timeout_s: float = 10.0
+    boilerplate_lines: int = 0  # remove lines found in more than this many documents (0: off)
     dedup: str = "minhash"  # minhash includes exact
     dedup_threshold: float = 0.0  # 0: FineWeb's 14 bands x 8 rows (about 0.72); else datasketch's optimal split
     dedup_num_perm: int = 112
@@ -54,6 +55,7 @@ class CurateConfig:
     dedup_verify: bool = False  # keep only candidate pairs whose exact shingle Jaccard reaches the threshold
     dedup_components: str = "single"  # or "distributed" (large-star/small-star rounds)
     dedup_rounds: int = 20
+    dedup_index: str | None = None  # save band keys here, and dedup against what is already there
     dedup_fanout: int = 16
     pii: bool = True  # redact e-mail addresses, public IPs and phone numbers after dedup
     shard_bytes: int = 256 << 20  # text bytes per output shard; zstd files are about 3-4x smaller
@@ -154,6 +156,7 @@ def _check_values(config: CurateConfig) -> None:
                "dedup_fanout": (config.dedup_fanout, 1, None), "shard_bytes": (config.shard_bytes, 1, None),
                "dedup_threshold": (config.dedup_threshold, 0, 1), "dedup_num_perm": (config.dedup_num_perm, 1, None),
                "dedup_ngram": (config.dedup_ngram, 1, None), "dedup_rounds": (config.dedup_rounds, 1, None),
+               "boilerplate_lines": (config.boilerplate_lines, 0, None),
                "max_doc_bytes": (config.max_doc_bytes, 0, None)}
     for name, (value, low, high) in numbers.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or (high is not None and value > high):

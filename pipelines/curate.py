@@ -10,12 +10,15 @@ without `--runner` the local FnApiRunner is used.
 
 import argparse
 import datetime
+import hashlib
 import importlib.metadata
+import json
 import sys
 import time
 from dataclasses import dataclass
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.options.pipeline_options import _BeamArgumentParser  # the parser Beam's options use
 
@@ -25,6 +28,7 @@ from pipelines import accounting, outputs
 from pipelines.config import DEDUP_MODES, ConfigError, CurateConfig, absolute, build_config, load_recipe
 from pipelines.sources.html import EXTRACTORS
 from dedup.minhash import MinHasher, lsh_params
+from pipelines.transforms.boilerplate import RemoveBoilerplateLines
 from pipelines.transforms.dedup import ExactDedup
 from pipelines.transforms.near_dedup import NearDedup
 from pipelines.transforms.metrics import CountingDoFn, query_counters
@@ -32,7 +36,7 @@ from pipelines.transforms.read import ReadSources, match_files
 from filters.pii import PiiRedactor
 from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, RedactPii, apply_stage
 from pipelines.transforms.write import WriteShards
-from schemas import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, REJECT_SCHEMA, SCHEMA_VERSION
+from schemas import DOCUMENT_SCHEMA, INDEX_SCHEMA, QUARANTINE_SCHEMA, REJECT_SCHEMA, SCHEMA_VERSION
 
 
 def _lang_partition(row):
@@ -92,6 +96,9 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
         docs, rejected, quarantined = apply_stage(docs, stage)
         all_rejects.append(rejected)
         all_quarantine.append(quarantined)
+    if config.boilerplate_lines:
+        docs, rejected = docs | "Boilerplate" >> RemoveBoilerplateLines(config.boilerplate_lines)
+        all_rejects.append(rejected)
     if config.dedup in ("exact", "minhash"):
         docs, rejected = docs | "ExactDedup" >> ExactDedup(config.dedup_fanout)
         all_rejects.append(rejected)
@@ -99,10 +106,15 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
         docs = docs | "NoDedup" >> beam.Map(_own_cluster)
     if config.dedup == "minhash":
         params = dedup_params(config)
-        docs, rejected = docs | "NearDedup" >> NearDedup(
+        index = index_files(config.dedup_index, params, _index_run(config)) if config.dedup_index else None
+        docs, rejected, index_rows = docs | "NearDedup" >> NearDedup(
             MinHasher(config.dedup_num_perm, config.dedup_ngram), params["bands"], params["rows"],
-            params["verify_threshold"], config.dedup_components, config.dedup_rounds, config.dedup_fanout)
+            params["verify_threshold"], config.dedup_components, config.dedup_rounds, config.dedup_fanout,
+            index_files=index)
         all_rejects.append(rejected)
+        if config.dedup_index:  # into the run first; the driver adds them to the index if the run succeeds
+            index_rows | "WriteIndex" >> WriteShards(config.output, "index", INDEX_SCHEMA, _no_partition, _by_id,
+                                                     config.shard_bytes)
     if config.pii:
         docs, rejected, quarantined = apply_stage(docs, RedactPii(PiiRedactor()))
         all_rejects.append(rejected)
@@ -118,6 +130,46 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
     (all_quarantine | "AllQuarantine" >> beam.Flatten()
      | "WriteQuarantine" >> WriteShards(out, "quarantine", QUARANTINE_SCHEMA, _no_partition, _by_location,
                                         config.shard_bytes))
+
+
+_INDEX_PARAMS = ("num_perm", "bands", "rows", "ngram", "char_ngram", "seed", "scheme", "shingle_hash", "band_hash")
+
+
+def _index_run(config: CurateConfig) -> str:
+    """The index folder of this run's documents: named after the output, so a rerun replaces it."""
+    return "run=" + hashlib.sha256(config.output.encode()).hexdigest()[:12]
+
+
+def index_files(index_dir: str, params: dict, this_run: str) -> list[str]:
+    """The parts of an existing index, except this run's own (a rerun replaces them), after checking
+    that the index was built with the same MinHash settings; a new index gets its settings written."""
+    settings = {k: params[k] for k in _INDEX_PARAMS}
+    path = FileSystems.join(index_dir, "params.json")
+    if not FileSystems.exists(path):
+        outputs.write_json(index_dir, "params.json", settings)
+        return []
+    with FileSystems.open(path) as fh:
+        saved = json.loads(fh.read())
+    if saved != settings:
+        raise ConfigError(f"{index_dir} was built with other MinHash settings: {saved} != {settings}")
+    pattern = FileSystems.join(index_dir, "parts", "*", "*.parquet")
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list if f"/{this_run}/" not in m.path)
+
+
+def publish_index(config: CurateConfig) -> list[str]:
+    """Copy the run's index parts into the index, replacing this run's earlier ones."""
+    target = FileSystems.join(config.dedup_index, "parts", _index_run(config))
+    old = FileSystems.match([FileSystems.join(target, "*.parquet")])[0].metadata_list
+    if old:
+        FileSystems.delete([m.path for m in old])
+    sources = sorted(m.path for m in FileSystems.match([FileSystems.join(config.output, "index", "*.parquet")])[0]
+                     .metadata_list)
+    destinations = [FileSystems.join(target, path.rsplit("/", 1)[1]) for path in sources]
+    if sources:
+        if not FileSystems.exists(target):
+            FileSystems.mkdirs(target)  # a no-op on object stores; local copies need the folder
+        FileSystems.copy(sources, destinations)
+    return destinations
 
 
 def dedup_params(config: CurateConfig) -> dict:
@@ -181,7 +233,8 @@ def run(argv: list[str] | None = None) -> RunResult:
         "lid_model": absolute(args.lid_model) if args.lid_model else None, "extractor": args.extractor,
         "extract_timeout_s": args.extract_timeout, "dedup": args.dedup, "shard_bytes": args.shard_bytes,
         "dedup_threshold": args.dedup_threshold, "dedup_verify": args.dedup_verify or None,
-        "dedup_components": args.dedup_components,
+        "dedup_components": args.dedup_components, "boilerplate_lines": args.boilerplate_lines,
+        "dedup_index": absolute(args.dedup_index) if args.dedup_index else None,
         "max_doc_bytes": args.max_doc_bytes, "reshuffle": False if args.no_reshuffle else None,
         "overwrite": args.overwrite or None, "allow_empty": args.allow_empty or None,
         "pii": False if args.no_pii else None,
@@ -232,6 +285,8 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
             "totals": stats["totals"],
             "files": files,
         }
+        if config.dedup == "minhash" and config.dedup_index:
+            manifest["dedup_index"] = {"dir": config.dedup_index, "added": publish_index(config)}
         outputs.write_json(config.output, "manifest.json", manifest)
     return RunResult(config=config, stats=stats, manifest=manifest, problems=problems)
 
@@ -263,8 +318,12 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--extract-timeout", type=float, metavar="SECONDS",
                         help="per-document extraction time limit; 0 extracts in-process without one")
     parser.add_argument("--dedup", choices=DEDUP_MODES, help="deduplication (default minhash, which includes exact)")
+    parser.add_argument("--boilerplate-lines", type=int, metavar="N",
+                        help="remove lines found in more than N documents, C4 style (default 0: off)")
     parser.add_argument("--dedup-threshold", type=float, metavar="J",
                         help="Jaccard threshold for near duplicates (default: FineWeb's 14x8 bands, about 0.72)")
+    parser.add_argument("--dedup-index", metavar="DIR",
+                        help="near-dedup against the index in DIR (if any), then add this run's documents to it")
     parser.add_argument("--dedup-verify", action="store_true",
                         help="keep only candidate pairs whose exact shingle Jaccard reaches the threshold")
     parser.add_argument("--dedup-components", choices=("single", "distributed"),

@@ -16,8 +16,8 @@ from apache_beam.io.filesystems import FileSystems
 from schemas import SCHEMAS, check_schema
 
 KINDS = {"documents": "documents/*/part-*.parquet", "rejects": "rejects/*/part-*.parquet",
-         "quarantine": "quarantine/part-*.parquet"}
-RUN_ENTRIES = {"documents", "rejects", "quarantine", "stats.json", "manifest.json"}
+         "quarantine": "quarantine/part-*.parquet", "dedup_index": "index/part-*.parquet"}
+RUN_ENTRIES = {"documents", "rejects", "quarantine", "index", "stats.json", "manifest.json"}
 
 
 class OutputNotEmpty(RuntimeError):

@@ -2,6 +2,7 @@
 
 from schemas.documents import (
     DOCUMENT_SCHEMA,
+    INDEX_SCHEMA,
     QUARANTINE_SCHEMA,
     REJECT_SCHEMA,
     SCHEMA_VERSION,
@@ -12,5 +13,5 @@ from schemas.documents import (
 )
 from schemas.signals import SIGNALS
 
-__all__ = ["DOCUMENT_SCHEMA", "QUARANTINE_SCHEMA", "REJECT_SCHEMA", "SCHEMA_VERSION", "SCHEMAS",
+__all__ = ["DOCUMENT_SCHEMA", "INDEX_SCHEMA", "QUARANTINE_SCHEMA", "REJECT_SCHEMA", "SCHEMA_VERSION", "SCHEMAS",
            "SIGNALS", "SchemaMismatch", "check_schema", "to_table"]

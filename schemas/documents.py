@@ -92,7 +92,15 @@ QUARANTINE_SCHEMA = _with_metadata(
     "quarantine",
 )
 
-SCHEMAS = {s.metadata[b"schema_name"].decode(): s for s in (DOCUMENT_SCHEMA, REJECT_SCHEMA, QUARANTINE_SCHEMA)}
+# A near-dedup index (--dedup-index): the band keys of documents a run kept, for later runs to
+# deduplicate against.
+INDEX_SCHEMA = _with_metadata(
+    pa.schema([_f("id", pa.string()), _f("node", pa.string()), _f("bands", pa.list_(pa.uint64()))]),
+    "dedup_index",
+)
+
+SCHEMAS = {s.metadata[b"schema_name"].decode(): s
+           for s in (DOCUMENT_SCHEMA, REJECT_SCHEMA, QUARANTINE_SCHEMA, INDEX_SCHEMA)}
 
 
 class SchemaMismatch(ValueError):

@@ -45,6 +45,8 @@ SIGNALS: dict[str, tuple[pa.DataType, str]] = {
     "url_blocked": (_B, "the URL is on a domain list or blocked by an EasyList rule (null without a URL)"),
     # filters.quality_classifier
     "quality_score": (_F, "the fastText classifier's probability of reference-quality text"),
+    # dedup.lines (the boilerplate stage)
+    "boilerplate_lines": (_I, "lines removed because more than N documents have them"),
     # filters.pii: what was redacted
     "pii_emails": (_I, "e-mail addresses replaced"),
     "pii_ips": (_I, "public IPv4 addresses replaced"),

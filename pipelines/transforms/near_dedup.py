@@ -12,12 +12,16 @@
    small-star rounds as shuffles, with a convergence check (pipelines.transforms.components).
 5. Every document learns its component's keeper and size (summed over the exact-duplicate clusters
    it stands for); all but the keeper go to the rejects with the id they duplicate.
+
+With an index (--dedup-index), the band keys of documents earlier runs kept join the buckets as
+members that always win: a new document in their component is rejected as a duplicate of the
+indexed one. The band keys of this run's kept documents are written to the index afterwards.
 """
 
 import apache_beam as beam
 import numpy as np
 
-from dedup.components import node_id, node_key
+from dedup.components import index_node_key, is_index_node, node_id, node_key
 from dedup.exact import salt
 from dedup.minhash import MinHasher, band_keys, jaccard
 from pipelines.sources.records import Rejected
@@ -117,7 +121,11 @@ class _Decide(CountingDoFn):
             root, size = clusters[0]
             keeper = node_id(root)
             doc["dedup_cluster"], doc["dedup_cluster_size"] = keeper, size
-            if keeper == doc["id"]:
+            if is_index_node(root):
+                self.counters.inc("rejected", stage=STAGE, reason="in_index", source=source)
+                yield beam.pvalue.TaggedOutput(REJECTS, Rejected(
+                    doc, STAGE, "in_index", f"near-duplicate of indexed document {keeper}", duplicate_of=keeper).row())
+            elif keeper == doc["id"]:
                 self.counters.inc("stage_out", stage=STAGE, source=source)
                 yield doc
             else:
@@ -131,16 +139,23 @@ class NearDedup(beam.PTransform):
     """docs -> (kept, rejects)."""
 
     def __init__(self, hasher: MinHasher, bands: int, rows: int, verify_threshold: float | None = None,
-                 components: str = "single", max_rounds: int = 20, fanout: int = 16):
+                 components: str = "single", max_rounds: int = 20, fanout: int = 16, index_files=None):
         super().__init__()
         self.hasher, self.bands, self.rows = hasher, bands, rows
         self.verify_threshold, self.components, self.max_rounds, self.fanout = (
             verify_threshold, components, max_rounds, fanout)
+        self.index_files = list(index_files or [])
 
     def expand(self, docs):
         fanout = self.fanout
         sketches = docs | "Sketch" >> beam.ParDo(Sketch(self.hasher, self.bands, self.rows,
                                                           self.verify_threshold is not None))
+        if self.index_files:
+            indexed = (docs.pipeline
+                       | "IndexFiles" >> beam.Create(self.index_files)
+                       | "ReadIndex" >> beam.io.ReadAllFromParquet(columns=["id", "bands"])
+                       | "IndexSketches" >> beam.Map(lambda r: (index_node_key(r["id"]), 1, list(r["bands"]), None)))
+            sketches = (sketches, indexed) | "WithIndex" >> beam.Flatten()
         members = sketches | "BandMembers" >> beam.FlatMap(
             lambda s: [((band, key), s[0]) for band, key in enumerate(s[2])])
         buckets = (members
@@ -174,4 +189,11 @@ class NearDedup(beam.PTransform):
         out = ({"doc": docs | "DocsById" >> beam.Map(lambda d: (d["id"], d)), "cluster": clusters}
                | "JoinDocs" >> beam.CoGroupByKey()
                | "Decide" >> beam.ParDo(_Decide()).with_outputs(REJECTS, main="kept"))
-        return out.kept, out[REJECTS]
+        # The band keys of what this run keeps, for an index.
+        index_rows = ({"kept": out.kept | "KeptIds" >> beam.Map(lambda d: (d["id"], None)),
+                       "sketch": sketches | "SketchById" >> beam.Map(lambda s: (node_id(s[0]), s))}
+                      | "JoinKept" >> beam.CoGroupByKey()
+                      | "IndexRows" >> beam.FlatMap(lambda kv: [
+                          {"id": kv[0], "node": s[0], "bands": s[2]} for s in kv[1]["sketch"]
+                          if list(kv[1]["kept"]) and not is_index_node(s[0])]))
+        return out.kept, out[REJECTS], index_rows

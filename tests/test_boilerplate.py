@@ -1,0 +1,27 @@
+"""Boilerplate lines, C4 style: lines in more than N documents go; the rest of each page stays."""
+
+from collections import Counter
+
+from conftest import curate, read_rows
+from dedup.lines import distinct_line_keys, line_key, strip_lines
+
+
+def test_strip_lines():
+    common = {line_key("Home | About"), line_key("Accept cookies")}
+    text = "Home | About\nThe article begins here.\n  ACCEPT COOKIES  \n\nIt ends here."
+    assert strip_lines(text, common) == ("The article begins here.\n\nIt ends here.", 2)
+    assert distinct_line_keys("a\na\n\nb") == {line_key("a"), line_key("b")}
+
+
+def test_navigation_lines_of_the_debian_reference_go(tmp_path, data_dir):
+    out = tmp_path / "run"
+    glob = str(data_dir / "debian_reference_html" / "en" / "*.html")
+    result = curate(out, [{"name": "debian", "glob": glob}], filters="none", dedup="none", boilerplate_lines=5,
+                    pii=False)
+    assert result.problems == []
+    docs = read_rows(out, "documents")
+    removed = sum(d["signals"]["boilerplate_lines"] for d in docs)
+    assert removed > 50
+    # No line that survives is shared by more than five of the fifteen pages.
+    counts = Counter(k for d in docs for k in distinct_line_keys(d["text"]))
+    assert max(counts.values()) <= 5

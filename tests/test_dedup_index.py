@@ -1,0 +1,28 @@
+"""A near-dedup index: a later run drops what an earlier run already kept, and a rerun replaces
+its own part of the index."""
+
+import json
+
+from conftest import curate, read_rows
+
+
+def test_a_second_crawl_is_deduplicated_against_the_first(tmp_path, data_dir):
+    index = tmp_path / "index"
+    month1 = [{"name": "warc", "glob": str(data_dir / "web_warc_dolma_wget" / "*.warc.gz")}]
+    first = curate(tmp_path / "month1", month1, filters="none", dedup_index=str(index))
+    assert first.problems == []
+    kept_first = first.stats["totals"]["kept"]
+    assert json.loads((index / "params.json").read_text())["bands"] == 14
+    assert sum(1 for _ in index.glob("parts/*/*.parquet")) >= 1
+    # The same pages again under another source name (new ids): all of them are in the index.
+    month2 = [{"name": "warc-again", "glob": str(data_dir / "web_warc_dolma_wget" / "*.warc.gz")},
+              {"name": "jsonl", "glob": str(data_dir / "ccnet_jsonl_dolma" / "*.jsonl.gz")}]
+    second = curate(tmp_path / "month2", month2, filters="none", dedup_index=str(index))
+    assert second.problems == []
+    rejects = [r for r in read_rows(tmp_path / "month2", "rejects") if r["reason"] == "in_index"]
+    assert len(rejects) == kept_first
+    assert {r["source"] for r in rejects} == {"warc-again"}
+    assert second.stats["sources"]["jsonl"]["kept"] > 0
+    # Rerunning the first month into its own output replaces its index part instead of matching it.
+    again = curate(tmp_path / "month1", month1, filters="none", dedup_index=str(index), overwrite=True)
+    assert again.stats["totals"]["kept"] == kept_first
