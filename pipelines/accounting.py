@@ -6,10 +6,11 @@ from collections import defaultdict
 STAGES = ("read", "extract", "normalise", "langid", "quality", "boilerplate", "dedup", "near_dedup", "pii")
 
 
-def build_stats(counters: list[tuple[str, dict, int]]) -> dict:
+def build_stats(counters: list[tuple[str, dict, int]], stages_run: tuple[str, ...] = STAGES) -> dict:
+    """Counts per source, per stage of `stages_run` (in pipeline order) and per language."""
     sources: dict = defaultdict(lambda: defaultdict(int))
     stages: dict = {s: {"in": 0, "out": 0, "rejected": defaultdict(int), "quarantined": defaultdict(int)}
-                    for s in STAGES}
+                    for s in stages_run}
     languages: dict = defaultdict(lambda: {"documents": 0, "bytes": 0})
     unconverged = 0
     for event, labels, value in counters:

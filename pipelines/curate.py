@@ -71,6 +71,13 @@ class CountKept(CountingDoFn):
         yield doc
 
 
+def stages_run(config: CurateConfig) -> tuple[str, ...]:
+    """The run's stages, in order (accounting.STAGES lists them all)."""
+    skipped = {"boilerplate": not config.boilerplate_lines, "dedup": config.dedup == "none",
+               "near_dedup": config.dedup != "minhash", "pii": not config.pii}
+    return tuple(s for s in accounting.STAGES if not skipped.get(s, False))
+
+
 def _one_local_worker(options: PipelineOptions) -> bool:
     direct = options.view_as(DirectOptions)
     return (str(options.view_as(StandardOptions).runner) in ("FnApiRunner", "DirectRunner")
@@ -258,7 +265,7 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
     result.wait_until_finish()
     finished = time.time()
 
-    stats = accounting.build_stats(query_counters(result))
+    stats = accounting.build_stats(query_counters(result), stages_run(config))
     stats["seconds"] = round(finished - started, 3)
     outputs.write_json(config.output, "stats.json", stats)
     outputs.close_shard_gaps(config.output)

@@ -109,7 +109,7 @@ def test_near_dedup_in_beam_clusters_a_chain(mode):
     docs = _docs(chain + others)
     ids = [d["id"] for d in docs]
     with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
-        kept, rejects = p | beam.Create(docs) | NearDedup(MinHasher(), 14, 8, components=mode, max_rounds=12)
+        kept, rejects, _ = p | beam.Create(docs) | NearDedup(MinHasher(), 14, 8, components=mode, max_rounds=12)
         assert_that(kept | "KeptIds" >> beam.Map(lambda d: (d["id"], d["dedup_cluster_size"])),
                     equal_to([(ids[0], 24), (ids[24], 1), (ids[25], 1)]), label="kept")
         assert_that(rejects | "Dups" >> beam.Map(lambda r: (r["id"], r["duplicate_of"], r["reason"])),
@@ -120,11 +120,11 @@ def test_keeper_is_the_best_scored_member_and_verification_cuts_weak_pairs():
     texts = _chain(2) + _chain(2, seed=3)
     docs = _docs(texts, scores=[0.2, 0.9, 0.5, 0.5])
     with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
-        kept, _ = p | beam.Create(docs) | NearDedup(MinHasher(), 14, 8)
+        kept, _, _ = p | beam.Create(docs) | NearDedup(MinHasher(), 14, 8)
         assert_that(kept | beam.Map(lambda d: d["id"]), equal_to([docs[1]["id"], docs[2]["id"]]))
     # A verification threshold above the pair's true Jaccard keeps both members.
     hasher = MinHasher()
     true_j = jaccard(hasher.shingle_hashes(texts[0]), hasher.shingle_hashes(texts[1]))
     with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
-        kept, _ = p | beam.Create(docs[:2]) | NearDedup(hasher, 14, 8, verify_threshold=min(1.0, true_j + 0.01))
+        kept, _, _ = p | beam.Create(docs[:2]) | NearDedup(hasher, 14, 8, verify_threshold=min(1.0, true_j + 0.01))
         assert_that(kept | beam.Map(lambda d: d["id"]), equal_to([docs[0]["id"], docs[1]["id"]]))
