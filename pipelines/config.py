@@ -28,6 +28,7 @@ from pipelines.transforms.read import SourceSpec
 
 DEDUP_MODES = ("none", "exact", "minhash")
 COMPONENT_MODES = ("single", "distributed")
+VERIFY_MODES = ("exact", "signature")
 # Options a source may set, by reader type.
 SOURCE_OPTIONS = {"text": {"split"}, "gutenberg": {"split"}, "jsonl": {"text_field"}, "parquet": {"text_field"}}
 _NAME = re.compile(r"[^|/\s]+")  # names are counter labels and id prefixes
@@ -52,7 +53,9 @@ class CurateConfig:
     dedup_threshold: float = 0.0  # 0: FineWeb's 14 bands x 8 rows (about 0.72); else datasketch's optimal split
     dedup_num_perm: int = 112
     dedup_ngram: int = 5
-    dedup_verify: bool = False  # keep only candidate pairs whose exact shingle Jaccard reaches the threshold
+    # Keep only candidate pairs whose Jaccard similarity reaches the threshold: "exact" on the shingle
+    # sets, or "signature" estimated from the full signatures. None: every LSH candidate counts.
+    dedup_verify: str | None = None
     dedup_components: str = "single"  # or "distributed" (large-star/small-star rounds)
     dedup_rounds: int = 20
     dedup_index: str | None = None  # save band keys here, and dedup against what is already there
@@ -141,6 +144,8 @@ def build_config(recipe: dict | None, inputs: list[str], output: str, overrides:
         langs = settings["languages"]
         langs = langs.split(",") if isinstance(langs, str) else langs or ()
         settings["languages"] = tuple(lang.strip() for lang in langs if lang.strip())
+    if isinstance(settings.get("dedup_verify"), bool):  # YAML `dedup_verify: true` means exact
+        settings["dedup_verify"] = "exact" if settings["dedup_verify"] else None
     config = replace(CurateConfig(sources=tuple(sources), output=absolute(output)), **settings)
     _check_values(config)
     return config
@@ -152,6 +157,8 @@ def _check_values(config: CurateConfig) -> None:
         raise ConfigError(f"dedup {config.dedup!r}: choose from {DEDUP_MODES}")
     if config.dedup_components not in COMPONENT_MODES:
         raise ConfigError(f"dedup_components {config.dedup_components!r}: choose from {COMPONENT_MODES}")
+    if config.dedup_verify is not None and config.dedup_verify not in VERIFY_MODES:
+        raise ConfigError(f"dedup_verify {config.dedup_verify!r}: choose from {VERIFY_MODES}")
     numbers = {"min_lang_score": (config.min_lang_score, 0, 1), "extract_timeout_s": (config.extract_timeout_s, 0, None),
                "dedup_fanout": (config.dedup_fanout, 1, None), "shard_bytes": (config.shard_bytes, 1, None),
                "dedup_threshold": (config.dedup_threshold, 0, 1), "dedup_num_perm": (config.dedup_num_perm, 1, None),

@@ -27,7 +27,7 @@ from filters.presets import DEFAULT_PRESET, ConfigVariableMissing, UnknownPreset
 from pipelines import accounting, outputs
 from pipelines.config import DEDUP_MODES, ConfigError, CurateConfig, absolute, build_config, load_recipe
 from pipelines.sources.html import EXTRACTORS
-from dedup.minhash import MinHasher, lsh_params
+from dedup.minhash import RECALL_WEIGHTS, MinHasher, lsh_params
 from pipelines.transforms.boilerplate import RemoveBoilerplateLines
 from pipelines.transforms.dedup import ExactDedup
 from pipelines.transforms.near_dedup import NearDedup
@@ -116,8 +116,8 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
         index = index_files(config.dedup_index, params, _index_run(config)) if config.dedup_index else None
         docs, rejected, index_rows = docs | "NearDedup" >> NearDedup(
             MinHasher(config.dedup_num_perm, config.dedup_ngram), params["bands"], params["rows"],
-            params["verify_threshold"], config.dedup_components, config.dedup_rounds, config.dedup_fanout,
-            index_files=index)
+            config.dedup_verify, params["verify_threshold"], config.dedup_components, config.dedup_rounds,
+            config.dedup_fanout, index_files=index, write_index=bool(config.dedup_index))
         all_rejects.append(rejected)
         if config.dedup_index:  # into the run first; the driver adds them to the index if the run succeeds
             index_rows | "WriteIndex" >> WriteShards(config.output, "index", INDEX_SCHEMA, _no_partition, _by_id,
@@ -182,7 +182,9 @@ def publish_index(config: CurateConfig) -> list[str]:
 def dedup_params(config: CurateConfig) -> dict:
     """Everything that determines the near-dedup clusters, for the graph and the manifest."""
     if config.dedup_threshold:
-        bands, rows = lsh_params(config.dedup_threshold, config.dedup_num_perm)
+        # Verification removes false positives afterwards, so the bands then lean to recall.
+        weights = RECALL_WEIGHTS if config.dedup_verify else (0.5, 0.5)
+        bands, rows = lsh_params(config.dedup_threshold, config.dedup_num_perm, weights)
     else:
         bands, rows = 14, 8  # FineWeb's
         if bands * rows > config.dedup_num_perm:
@@ -190,7 +192,7 @@ def dedup_params(config: CurateConfig) -> dict:
     threshold = config.dedup_threshold or (1 / bands) ** (1 / rows)
     hasher = MinHasher(config.dedup_num_perm, config.dedup_ngram)
     return {"mode": config.dedup, "num_perm": config.dedup_num_perm, "bands": bands, "rows": rows,
-            "threshold": round(threshold, 4), "verify_threshold": threshold if config.dedup_verify else None,
+            "threshold": round(threshold, 4), "verify": config.dedup_verify, "verify_threshold": threshold if config.dedup_verify else None,
             "ngram": config.dedup_ngram, "char_ngram": hasher.char_ngram, "seed": hasher.seed,
             "scheme": "datasketch affine32", "shingle_hash": "xxh32 of each unit, combined mod 2**32",
             "band_hash": "xxh3_64 of the band's rows, seeded with the band index",
@@ -239,7 +241,7 @@ def run(argv: list[str] | None = None) -> RunResult:
         "filters": args.filters, "languages": args.languages, "min_lang_score": args.min_lang_score,
         "lid_model": absolute(args.lid_model) if args.lid_model else None, "extractor": args.extractor,
         "extract_timeout_s": args.extract_timeout, "dedup": args.dedup, "shard_bytes": args.shard_bytes,
-        "dedup_threshold": args.dedup_threshold, "dedup_verify": args.dedup_verify or None,
+        "dedup_threshold": args.dedup_threshold, "dedup_verify": args.dedup_verify, "dedup_num_perm": args.dedup_num_perm,
         "dedup_components": args.dedup_components, "boilerplate_lines": args.boilerplate_lines,
         "dedup_index": absolute(args.dedup_index) if args.dedup_index else None,
         "max_doc_bytes": args.max_doc_bytes, "reshuffle": False if args.no_reshuffle else None,
@@ -331,8 +333,11 @@ def parse_args(argv: list[str] | None):
                         help="Jaccard threshold for near duplicates (default: FineWeb's 14x8 bands, about 0.72)")
     parser.add_argument("--dedup-index", metavar="DIR",
                         help="near-dedup against the index in DIR (if any), then add this run's documents to it")
-    parser.add_argument("--dedup-verify", action="store_true",
-                        help="keep only candidate pairs whose exact shingle Jaccard reaches the threshold")
+    parser.add_argument("--dedup-verify", nargs="?", const="exact", choices=("exact", "signature"),
+                        help="keep only candidate pairs whose Jaccard similarity reaches the threshold: exact on "
+                             "the shingle sets (the default) or estimated from the full signatures")
+    parser.add_argument("--dedup-num-perm", type=int, metavar="N",
+                        help="MinHash permutations (default 112; 256 with --dedup-verify signature is sharper)")
     parser.add_argument("--dedup-components", choices=("single", "distributed"),
                         help="connected components on one worker (default) or in large/small-star rounds")
     parser.add_argument("--shard-bytes", type=int, help="target text bytes per output shard")

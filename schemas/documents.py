@@ -95,7 +95,8 @@ QUARANTINE_SCHEMA = _with_metadata(
 # A near-dedup index (--dedup-index): the band keys of documents a run kept, for later runs to
 # deduplicate against.
 INDEX_SCHEMA = _with_metadata(
-    pa.schema([_f("id", pa.string()), _f("node", pa.string()), _f("bands", pa.list_(pa.uint64()))]),
+    pa.schema([_f("id", pa.string()), _f("node", pa.string()), _f("bands", pa.list_(pa.uint64())),
+               _f("signature", pa.list_(pa.uint32()))]),
     "dedup_index",
 )
 

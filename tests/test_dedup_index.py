@@ -14,10 +14,11 @@ def test_a_second_crawl_is_deduplicated_against_the_first(tmp_path, data_dir):
     kept_first = first.stats["totals"]["kept"]
     assert json.loads((index / "params.json").read_text())["bands"] == 14
     assert sum(1 for _ in index.glob("parts/*/*.parquet")) >= 1
-    # The same pages again under another source name (new ids): all of them are in the index.
+    # The same pages again under another source name (new ids): all of them are in the index. The
+    # candidate pairs are verified against the signatures the index keeps.
     month2 = [{"name": "warc-again", "glob": str(data_dir / "web_warc_dolma_wget" / "*.warc.gz")},
               {"name": "jsonl", "glob": str(data_dir / "ccnet_jsonl_dolma" / "*.jsonl.gz")}]
-    second = curate(tmp_path / "month2", month2, filters="none", dedup_index=str(index))
+    second = curate(tmp_path / "month2", month2, filters="none", dedup_index=str(index), dedup_verify="signature")
     assert second.problems == []
     rejects = [r for r in read_rows(tmp_path / "month2", "rejects") if r["reason"] == "in_index"]
     assert len(rejects) == kept_first

@@ -11,7 +11,8 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from dedup.components import components_of, large_star, node_id, node_key, small_star
-from dedup.minhash import MinHasher, band_keys, candidate_probability, jaccard, lsh_params, simplify
+from dedup.minhash import (RECALL_WEIGHTS, MinHasher, band_keys, candidate_probability, estimated_jaccard, jaccard,
+                           lsh_params, simplify)
 from pipelines.sources.wikipedia import wikitext_to_text
 from pipelines.transforms.near_dedup import NearDedup
 
@@ -43,6 +44,7 @@ def test_shingles_and_parameters():
     assert len(hasher.shingles("one two three")) == 1  # shorter than a shingle: one shingle
     assert hasher.signature("!!! ...") is None
     assert lsh_params(0.8, 112) == (9, 12) and lsh_params(0.7, 112) == (12, 9)
+    assert lsh_params(0.8, 112, RECALL_WEIGHTS) == (14, 8)  # with verification: FineWeb's bands
     assert round(candidate_probability(0.8, 14, 8), 3) == 0.924  # FineWeb's figure
     sig = hasher.signature("a b c d e f g")
     assert len(band_keys(sig, 14, 8)) == 14 and band_keys(sig, 14, 8) == band_keys(sig.copy(), 14, 8)
@@ -122,9 +124,19 @@ def test_keeper_is_the_best_scored_member_and_verification_cuts_weak_pairs():
     with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
         kept, _, _ = p | beam.Create(docs) | NearDedup(MinHasher(), 14, 8)
         assert_that(kept | beam.Map(lambda d: d["id"]), equal_to([docs[1]["id"], docs[2]["id"]]))
-    # A verification threshold above the pair's true Jaccard keeps both members.
+
+
+@pytest.mark.parametrize("verify", ["exact", "signature"])
+def test_verification_cuts_pairs_below_the_threshold(verify):
+    texts = _chain(2)
+    docs = _docs(texts)
     hasher = MinHasher()
-    true_j = jaccard(hasher.shingle_hashes(texts[0]), hasher.shingle_hashes(texts[1]))
-    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
-        kept, _, _ = p | beam.Create(docs[:2]) | NearDedup(hasher, 14, 8, verify_threshold=min(1.0, true_j + 0.01))
-        assert_that(kept | beam.Map(lambda d: d["id"]), equal_to([docs[0]["id"], docs[1]["id"]]))
+    if verify == "exact":
+        similarity = jaccard(hasher.shingle_hashes(texts[0]), hasher.shingle_hashes(texts[1]))
+    else:
+        similarity = estimated_jaccard(hasher.signature(texts[0]), hasher.signature(texts[1]))
+    assert 0.7 < similarity < 1.0
+    for threshold, expected in ((similarity, [docs[0]["id"]]), (similarity + 0.005, [d["id"] for d in docs])):
+        with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+            kept, _, _ = p | beam.Create(docs) | NearDedup(hasher, 14, 8, verify, threshold)
+            assert_that(kept | beam.Map(lambda d: d["id"]), equal_to(expected))

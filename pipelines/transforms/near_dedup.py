@@ -7,7 +7,8 @@
    bucket of a million boilerplate pages never forms one group. Each member gets an edge to its
    bucket's smallest member (a star, never all pairs).
 3. Optionally, each edge is verified: the exact Jaccard similarity of the two documents' shingles
-   must reach the threshold (this removes LSH false positives).
+   ("exact"), or its estimate from their full signatures ("signature": cheaper, no shingle sets
+   travel), must reach the threshold. This removes the LSH false positives.
 4. Connected components: union-find on one worker after the shuffle (default), or large-star and
    small-star rounds as shuffles, with a convergence check (pipelines.transforms.components).
 5. Every document learns its component's keeper and size (summed over the exact-duplicate clusters
@@ -23,7 +24,7 @@ import numpy as np
 
 from dedup.components import index_node_key, is_index_node, node_id, node_key
 from dedup.exact import salt
-from dedup.minhash import MinHasher, band_keys, jaccard
+from dedup.minhash import MinHasher, band_keys, estimated_jaccard, jaccard
 from pipelines.sources.records import Rejected
 from pipelines.transforms.components import ConnectedComponents
 from pipelines.transforms.metrics import CountingDoFn
@@ -37,20 +38,32 @@ def _score(doc: dict) -> float | None:
 
 
 class Sketch(beam.DoFn):
-    """doc -> (node key, exact-cluster size, band keys, shingle hashes or None)."""
+    """doc -> (node key, exact-cluster size, band keys, (signature, shingle set)), the last two as
+    bytes or None: the signature travels only for verification or an index, the shingle set only
+    for exact verification."""
 
-    def __init__(self, hasher: MinHasher, bands: int, rows: int, keep_shingles: bool):
-        self.hasher, self.bands, self.rows, self.keep_shingles = hasher, bands, rows, keep_shingles
+    def __init__(self, hasher: MinHasher, bands: int, rows: int, keep_signature: bool, keep_shingles: bool):
+        self.hasher, self.bands, self.rows = hasher, bands, rows
+        self.keep_signature, self.keep_shingles = keep_signature, keep_shingles
 
     def process(self, doc):
         signature = self.hasher.signature(doc["text"], doc.get("lang"))
-        if signature is None:
-            return  # no shingles: the document stays its own cluster
+        if signature is None:  # no shingles: the document stays its own cluster
+            return []
         shingles = None
         if self.keep_shingles:
             shingles = np.unique(self.hasher.shingle_hashes(doc["text"], doc.get("lang"))).tobytes()
-        yield (node_key(doc["id"], _score(doc)), int(doc.get("dedup_cluster_size") or 1),
-               band_keys(signature, self.bands, self.rows), shingles)
+        return [(node_key(doc["id"], _score(doc)), int(doc.get("dedup_cluster_size") or 1),
+                 band_keys(signature, self.bands, self.rows),
+                 (signature.tobytes() if self.keep_signature else None, shingles))]
+
+
+def similarity(a: tuple, b: tuple) -> float:
+    """Exact Jaccard of the shingle sets where both sides have them, else the signature estimate
+    (an index keeps signatures, not shingle sets)."""
+    if a[1] is not None and b[1] is not None:
+        return jaccard(np.frombuffer(a[1], np.uint32), np.frombuffer(b[1], np.uint32))
+    return estimated_jaccard(np.frombuffer(a[0], np.uint32), np.frombuffer(b[0], np.uint32))
 
 
 class SmallestMember(beam.CombineFn):
@@ -86,24 +99,24 @@ def _star_edges(element):
 
 
 class _VerifyEdges(beam.PTransform):
-    """Keeps edges whose documents' shingle sets have Jaccard similarity >= threshold."""
+    """Keeps edges whose documents' similarity (exact or estimated Jaccard) reaches the threshold."""
 
     def __init__(self, threshold: float):
         super().__init__()
         self.threshold = threshold
 
     def expand(self, inputs):
-        edges, shingles = inputs
+        edges, evidence = inputs
         threshold = self.threshold
-        with_a = ({"edge": edges | "ByA" >> beam.Map(lambda e: (e[0], e[1])), "shingles": shingles}
+        with_a = ({"edge": edges | "ByA" >> beam.Map(lambda e: (e[0], e[1])), "evidence": evidence}
                   | "JoinA" >> beam.CoGroupByKey()
                   | "EdgeWithA" >> beam.FlatMap(lambda kv: [(b, (kv[0], s)) for b in kv[1]["edge"]
-                                                            for s in kv[1]["shingles"]]))
-        return ({"edge": with_a, "shingles": shingles}
+                                                            for s in kv[1]["evidence"]]))
+        return ({"edge": with_a, "evidence": evidence}
                 | "JoinB" >> beam.CoGroupByKey()
                 | "Verify" >> beam.FlatMap(lambda kv: [
-                    (a, kv[0]) for a, sa in kv[1]["edge"] for sb in kv[1]["shingles"]
-                    if jaccard(np.frombuffer(sa, np.uint32), np.frombuffer(sb, np.uint32)) >= threshold]))
+                    (a, kv[0]) for a, ea in kv[1]["edge"] for eb in kv[1]["evidence"]
+                    if similarity(ea, eb) >= threshold]))
 
 
 class _Decide(CountingDoFn):
@@ -135,26 +148,38 @@ class _Decide(CountingDoFn):
                     duplicate_of=keeper).row())
 
 
-class NearDedup(beam.PTransform):
-    """docs -> (kept, rejects)."""
+VERIFY_MODES = ("exact", "signature")
 
-    def __init__(self, hasher: MinHasher, bands: int, rows: int, verify_threshold: float | None = None,
-                 components: str = "single", max_rounds: int = 20, fanout: int = 16, index_files=None):
+
+class NearDedup(beam.PTransform):
+    """docs -> (kept, rejects, index rows of the kept documents or None).
+
+    verify: None (every LSH candidate pair counts), "exact" or "signature" (see similarity), with
+    verify_threshold. write_index: also return the rows an index needs."""
+
+    def __init__(self, hasher: MinHasher, bands: int, rows: int, verify: str | None = None,
+                 verify_threshold: float | None = None, components: str = "single", max_rounds: int = 20,
+                 fanout: int = 16, index_files=None, write_index: bool = False):
         super().__init__()
+        if verify is not None and (verify not in VERIFY_MODES or verify_threshold is None):
+            raise ValueError(f"verify {verify!r} needs a threshold and one of {VERIFY_MODES}")
         self.hasher, self.bands, self.rows = hasher, bands, rows
-        self.verify_threshold, self.components, self.max_rounds, self.fanout = (
-            verify_threshold, components, max_rounds, fanout)
-        self.index_files = list(index_files or [])
+        self.verify, self.verify_threshold = verify, verify_threshold
+        self.components, self.max_rounds, self.fanout = components, max_rounds, fanout
+        self.index_files, self.write_index = list(index_files or []), write_index
 
     def expand(self, docs):
         fanout = self.fanout
-        sketches = docs | "Sketch" >> beam.ParDo(Sketch(self.hasher, self.bands, self.rows,
-                                                          self.verify_threshold is not None))
+        sketches = docs | "Sketch" >> beam.ParDo(Sketch(
+            self.hasher, self.bands, self.rows, keep_signature=self.verify is not None or self.write_index,
+            keep_shingles=self.verify == "exact"))
         if self.index_files:
             indexed = (docs.pipeline
                        | "IndexFiles" >> beam.Create(self.index_files)
-                       | "ReadIndex" >> beam.io.ReadAllFromParquet(columns=["id", "bands"])
-                       | "IndexSketches" >> beam.Map(lambda r: (index_node_key(r["id"]), 1, list(r["bands"]), None)))
+                       | "ReadIndex" >> beam.io.ReadAllFromParquet(columns=["id", "bands", "signature"])
+                       | "IndexSketches" >> beam.Map(lambda r: (
+                           index_node_key(r["id"]), 1, list(r["bands"]),
+                           (np.asarray(r["signature"], np.uint32).tobytes(), None))))
             sketches = (sketches, indexed) | "WithIndex" >> beam.Flatten()
         members = sketches | "BandMembers" >> beam.FlatMap(
             lambda s: [((band, key), s[0]) for band, key in enumerate(s[2])])
@@ -167,9 +192,9 @@ class NearDedup(beam.PTransform):
                  | "JoinBuckets" >> beam.CoGroupByKey()
                  | "StarEdges" >> beam.FlatMap(_star_edges)
                  | "UniqueEdges" >> beam.Distinct())
-        if self.verify_threshold is not None:
-            shingles = sketches | "Shingles" >> beam.Map(lambda s: (s[0], s[3]))
-            edges = (edges, shingles) | "VerifyEdges" >> _VerifyEdges(self.verify_threshold)
+        if self.verify is not None:
+            evidence = sketches | "Evidence" >> beam.Map(lambda s: (s[0], s[3]))
+            edges = (edges, evidence) | "VerifyEdges" >> _VerifyEdges(self.verify_threshold)
         labels = edges | "Components" >> ConnectedComponents(self.components, self.max_rounds)  # (node, root)
         weights = sketches | "Weights" >> beam.Map(lambda s: (s[0], s[1]))
         weighted = ({"root": labels, "weight": weights}
@@ -189,11 +214,14 @@ class NearDedup(beam.PTransform):
         out = ({"doc": docs | "DocsById" >> beam.Map(lambda d: (d["id"], d)), "cluster": clusters}
                | "JoinDocs" >> beam.CoGroupByKey()
                | "Decide" >> beam.ParDo(_Decide()).with_outputs(REJECTS, main="kept"))
-        # The band keys of what this run keeps, for an index.
+        if not self.write_index:
+            return out.kept, out[REJECTS], None
+        # The band keys and signatures of what this run keeps, for an index.
         index_rows = ({"kept": out.kept | "KeptIds" >> beam.Map(lambda d: (d["id"], None)),
                        "sketch": sketches | "SketchById" >> beam.Map(lambda s: (node_id(s[0]), s))}
                       | "JoinKept" >> beam.CoGroupByKey()
                       | "IndexRows" >> beam.FlatMap(lambda kv: [
-                          {"id": kv[0], "node": s[0], "bands": s[2]} for s in kv[1]["sketch"]
+                          {"id": kv[0], "node": s[0], "bands": s[2],
+                           "signature": np.frombuffer(s[3][0], np.uint32).tolist()} for s in kv[1]["sketch"]
                           if list(kv[1]["kept"]) and not is_index_node(s[0])]))
         return out.kept, out[REJECTS], index_rows
