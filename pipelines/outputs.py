@@ -34,7 +34,7 @@ def existing_entries(output: str) -> list[str]:
     return [m.path for m in FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list]
 
 
-def prepare_output(output: str, overwrite: bool, inputs: list[str] = ()) -> None:
+def prepare_output(output: str, overwrite: bool, inputs: list[str] = (), entries_written=RUN_ENTRIES) -> None:
     """Refuse a non-empty output unless `overwrite`, which clears it first (stale shards from an
     earlier run must not mix with this one's). Only an earlier run's files are ever deleted."""
     root = output.rstrip("/") + "/"
@@ -45,7 +45,7 @@ def prepare_output(output: str, overwrite: bool, inputs: list[str] = ()) -> None
     if entries and not overwrite:
         raise OutputNotEmpty(f"{output} is not empty ({len(entries)} entries, e.g. {entries[0]!r}); "
                              f"pass --overwrite to replace it")
-    foreign = sorted({e[len(root):].split("/")[0] if e.startswith(root) else e for e in entries} - RUN_ENTRIES)
+    foreign = sorted({e[len(root):].split("/")[0] if e.startswith(root) else e for e in entries} - set(entries_written))
     if foreign:
         raise OutputNotEmpty(f"{output} holds {foreign[:5]}, which no curation run writes; "
                              f"refusing to delete it, even with --overwrite")
@@ -66,11 +66,11 @@ def sha256_of(path: str) -> str:
 _SHARD_NAME = re.compile(r"part-(\d+)-of-(\d+)\.parquet$")
 
 
-def close_shard_gaps(output: str) -> int:
+def close_shard_gaps(output: str, patterns=tuple(KINDS.values())) -> int:
     """Renumber a partition's shards to part-00000-of-K ... part-(K-1)-of-K when hashing left some
     numbers unused (a partition of few rows); returns how many files were renamed."""
     groups: dict = {}
-    for pattern in KINDS.values():
+    for pattern in patterns:
         for meta in FileSystems.match([FileSystems.join(output, pattern)])[0].metadata_list:
             directory, name = meta.path.rsplit("/", 1)
             groups.setdefault(directory, []).append((int(_SHARD_NAME.search(name).group(1)), name))

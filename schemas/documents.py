@@ -110,12 +110,13 @@ class SchemaMismatch(ValueError):
 
 def check_schema(actual: pa.Schema, expected: pa.Schema, where: str = "") -> None:
     """Raise SchemaMismatch unless `actual` has exactly `expected`'s fields and version."""
+    name, version = expected.metadata[b"schema_name"].decode(), expected.metadata[b"schema_version"]
     if not actual.equals(expected, check_metadata=False):
-        raise SchemaMismatch(f"{where}: schema differs from {expected.metadata[b'schema_name'].decode()} "
-                             f"v{SCHEMA_VERSION}:\n{actual}\n--- expected ---\n{expected}")
+        raise SchemaMismatch(f"{where}: schema differs from {name} v{version.decode()}:\n{actual}\n"
+                             f"--- expected ---\n{expected}")
     meta = actual.metadata or {}
-    if meta.get(b"schema_version") != SCHEMA_VERSION.encode():
-        raise SchemaMismatch(f"{where}: schema_version {meta.get(b'schema_version')!r}, expected {SCHEMA_VERSION!r}")
+    if meta.get(b"schema_version") != version:
+        raise SchemaMismatch(f"{where}: schema_version {meta.get(b'schema_version')!r}, expected {version!r}")
 
 
 def to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:

@@ -57,18 +57,21 @@ class _WriteShard(beam.DoFn):
 
 
 class WriteShards(beam.PTransform):
-    """rows -> written file infos. `partition(row)` names the sub-directory ("lang=en") or None."""
+    """rows -> written file infos. `partition(row)` names the sub-directory ("lang=en") or None;
+    `row_bytes(row)` sizes a row for the shard count (default: its text)."""
 
-    def __init__(self, output_dir: str, kind: str, schema: pa.Schema, partition, sort_key, target_bytes: int):
+    def __init__(self, output_dir: str, kind: str, schema: pa.Schema, partition, sort_key, target_bytes: int,
+                 row_bytes=row_size):
         super().__init__()
         self.output_dir, self.kind, self.schema = output_dir, kind, schema
         self.partition, self.sort_key, self.target_bytes = partition, sort_key, target_bytes
+        self.row_bytes = row_bytes
 
     def expand(self, rows):
-        partition, sort_key, target = self.partition, self.sort_key, self.target_bytes
+        partition, sort_key, target, row_bytes = self.partition, self.sort_key, self.target_bytes, self.row_bytes
         keyed = rows | "Partition" >> beam.Map(lambda r: (partition(r), r))
         sizes = (keyed
-                 | "RowSizes" >> beam.Map(lambda kv: (kv[0], row_size(kv[1])))
+                 | "RowSizes" >> beam.Map(lambda kv: (kv[0], row_bytes(kv[1])))
                  | "PartitionSizes" >> beam.CombinePerKey(sum))
 
         def assign(kv, sizes):

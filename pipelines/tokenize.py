@@ -1,0 +1,174 @@
+"""Tokenise a curation run into token shards for the trainer (DESIGN.md section 5).
+
+    python -m pipelines.tokenize --input RUN_DIR --tokenizer tokenizer.json --output DIR [beam options]
+
+Reads the run's kept documents, tokenises them (pipelines.transforms.tokenize), and writes
+`DIR/train/` and `DIR/heldout/` zstd Parquet shards (schemas.tokens), sorted by id, then
+`DIR/manifest.json` last: the tokenizer's fingerprint, the curation run's fingerprint, and every
+file with its rows, tokens and sha256. The run fails, with no manifest, unless every kept document of
+the curation run is in exactly one split, the training split is not empty, and the held-out split is
+not empty when a held-out share was asked for.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import sys
+import time
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import outputs
+from pipelines.config import absolute
+from pipelines.options import beam_options
+from pipelines.transforms.metrics import query_counters
+from pipelines.transforms.tokenize import SPLITS, Tokenize
+from pipelines.transforms.write import WriteShards
+from schemas.tokens import token_schema
+from trainer.tokenizer import load_tokenizer
+
+FORMAT = "token-shards/1"
+ENTRIES = {*SPLITS, "manifest.json"}
+
+
+class TokenizeFailed(RuntimeError):
+    pass
+
+
+def _no_partition(row):
+    return None
+
+
+def _by_id(row):
+    return row["id"]
+
+
+def _token_bytes(row):
+    return 4 * row["n_tokens"] + 64
+
+
+def build(pipeline, run_dir: str, output: str, tokenizer_json: str, vocab_size: int, heldout_fraction: float,
+          shard_bytes: int) -> None:
+    docs = pipeline | "ReadDocuments" >> beam.io.ReadFromParquet(
+        FileSystems.join(run_dir, "documents", "*", "*.parquet"), columns=["id", "text", "source"])
+    splits = docs | "Tokenize" >> Tokenize(tokenizer_json, vocab_size, heldout_fraction)
+    schema = token_schema(vocab_size)
+    for split in SPLITS:
+        splits[split] | f"Write_{split}" >> WriteShards(output, split, schema, _no_partition, _by_id, shard_bytes,
+                                                         row_bytes=_token_bytes)
+
+
+def list_token_files(output: str, schema) -> dict:
+    """split -> [{"path", "rows", "tokens", "bytes", "sha256"}], read back from the files themselves."""
+    from schemas import check_schema
+
+    splits = {}
+    for split in SPLITS:
+        metas = FileSystems.match([FileSystems.join(output, split, "*.parquet")])[0].metadata_list
+        files = []
+        for meta in sorted(metas, key=lambda m: m.path):
+            with FileSystems.open(meta.path) as fh:
+                parquet = pq.ParquetFile(fh)
+                check_schema(parquet.schema_arrow, schema, meta.path)
+                tokens = sum(parquet.read(columns=["n_tokens"])["n_tokens"].to_pylist())
+                rows = parquet.metadata.num_rows
+            files.append({"path": f"{split}/{meta.path.rsplit('/', 1)[1]}", "rows": rows, "tokens": tokens,
+                          "bytes": meta.size_in_bytes, "sha256": outputs.sha256_of(meta.path)})
+        splits[split] = {"rows": sum(f["rows"] for f in files), "tokens": sum(f["tokens"] for f in files),
+                         "files": files}
+    return splits
+
+
+def check(kept: int, counted: dict, splits: dict, heldout_fraction: float) -> list[str]:
+    problems = []
+    if sum(counted.values()) != kept:
+        problems.append(f"the curation run kept {kept} documents but {sum(counted.values())} were tokenised")
+    for split in SPLITS:
+        if splits[split]["rows"] != counted.get(split, 0):
+            problems.append(f"{split}: {splits[split]['rows']} rows in the files, {counted.get(split, 0)} counted")
+    if not splits["train"]["tokens"]:
+        problems.append("the training split has no tokens")
+    if heldout_fraction > 0 and not splits["heldout"]["rows"]:
+        problems.append(f"the held-out split is empty at --heldout-fraction {heldout_fraction}: raise it")
+    return problems
+
+
+def fingerprint(tokenizer_fingerprint: str, splits: dict) -> str:
+    digest = hashlib.sha256(tokenizer_fingerprint.encode())
+    for split in SPLITS:
+        for f in splits[split]["files"]:
+            digest.update(f"{f['path']}\0{f['sha256']}\n".encode())
+    return digest.hexdigest()
+
+
+def run(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.tokenize", allow_abbrev=False,
+                                     description="Tokenise a curation run into token shards. "
+                                                 "Unrecognised options go to Beam.")
+    parser.add_argument("--input", required=True, help="curation run directory (with manifest.json)")
+    parser.add_argument("--tokenizer", required=True, help="tokenizer JSON from python -m trainer.tokenizer")
+    parser.add_argument("--output", required=True, help="token shard directory (local path or gs:// prefix)")
+    parser.add_argument("--heldout-fraction", type=float, default=0.02, help="share of documents held out (by id hash)")
+    parser.add_argument("--shard-bytes", type=int, default=256 << 20, help="target token bytes per shard")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier token-shard directory")
+    args, beam_args = parser.parse_known_args(argv)
+    args.input, args.output, args.tokenizer = absolute(args.input), absolute(args.output), absolute(args.tokenizer)
+    if not 0 <= args.heldout_fraction < 1:
+        parser.error("--heldout-fraction must be in [0, 1)")
+
+    with FileSystems.open(FileSystems.join(args.input, "manifest.json")) as fh:
+        curated = json.loads(fh.read())  # only a complete curation run has one
+    tokenizer, info = load_tokenizer(args.tokenizer)
+    options = beam_options(beam_args)
+    outputs.prepare_output(args.output, args.overwrite, entries_written=ENTRIES)
+
+    started = time.time()
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, args.input, args.output, tokenizer.to_str(), info["vocab_size"], args.heldout_fraction,
+          args.shard_bytes)
+    result = pipeline.run()
+    result.wait_until_finish()
+    seconds = time.time() - started
+
+    counted = {}
+    for event, labels, value in query_counters(result):
+        if event == "tokenized":
+            counted[labels["split"]] = counted.get(labels["split"], 0) + value
+    outputs.close_shard_gaps(args.output, [f"{split}/part-*.parquet" for split in SPLITS])
+    splits = list_token_files(args.output, token_schema(info["vocab_size"]))
+    problems = check(curated["totals"]["kept"], counted, splits, args.heldout_fraction)
+    if problems:
+        raise TokenizeFailed("; ".join(problems))
+    manifest = {
+        "format": FORMAT,
+        "fingerprint": fingerprint(info["fingerprint"], splits),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "seconds": round(seconds, 3),
+        "argv": sys.argv if argv is None else argv,
+        "input": {"run": args.input, "fingerprint": curated["fingerprint"], "documents": curated["totals"]["kept"]},
+        "tokenizer": {"path": args.tokenizer, **info},
+        "heldout_fraction": args.heldout_fraction,
+        "splits": splits,
+    }
+    outputs.write_json(args.output, "manifest.json", manifest)
+    for split in SPLITS:
+        print(f"{split:8} {splits[split]['rows']:>9,} documents {splits[split]['tokens']:>12,} tokens "
+              f"in {len(splits[split]['files'])} files")
+    print(f"{args.output}: fingerprint {manifest['fingerprint'][:16]} ({seconds:.1f} s)")
+    return manifest
+
+
+def main() -> int:
+    try:
+        run()
+    except TokenizeFailed as e:
+        print(f"tokenize failed: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
