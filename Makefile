@@ -18,7 +18,17 @@ PEERS_VENV ?= /tmp/venv-peers
 
 QC_MODEL ?= models/quality_fasttext.bin
 
-.PHONY: venv demo demo-corpus curate quality-classifier test bench bench-filters bench-dedup peers-venv clean
+# Training: the tokenizer and token shards of the curation run in OUT, and the training run.
+VOCAB ?= 16384
+TOKENIZER ?= $(OUT)-tokenizer.json
+TOKENS ?= $(OUT)-tokens
+TRAIN_CONFIG ?= configs/train/tiny.yaml
+TRAIN_OUT ?= runs/train
+# Extra trainer settings, e.g. SET="--set objective=mlm --set train.max_steps=100"
+SET ?=
+
+.PHONY: venv demo demo-corpus curate tokenizer tokenize train train-gpu quality-classifier test bench bench-filters \
+        bench-dedup peers-venv clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +54,26 @@ endif
 
 curate: venv
 	$(PY) -m pipelines.curate --config $(RECIPE) --output $(OUT) --overwrite $(BEAM_ARGS)
+
+# make tokenizer / tokenize / train: each makes what it needs first (the curation run in OUT included).
+tokenizer: venv
+	test -f $(OUT)/manifest.json || $(MAKE) curate
+	$(PY) -m trainer.tokenizer --input $(OUT) --vocab-size $(VOCAB) --output $(TOKENIZER)
+
+tokenize: venv
+	test -f $(TOKENIZER) || $(MAKE) tokenizer
+	$(PY) -m pipelines.tokenize --input $(OUT) --tokenizer $(TOKENIZER) --output $(TOKENS) --overwrite $(BEAM_ARGS)
+
+# A small GPT on CPU (configs/train/tiny.yaml); resumes if TRAIN_OUT has checkpoints.
+train: venv
+	test -f $(TOKENS)/manifest.json || $(MAKE) tokenize
+	$(PY) -m trainer.train --config $(TRAIN_CONFIG) --data $(TOKENS) --out $(TRAIN_OUT) $(SET)
+
+# GPT-2 124M class, sequence length 1024, bf16 and torch.compile, on every GPU of this machine.
+train-gpu: venv
+	test -f $(TOKENS)/manifest.json || $(MAKE) tokenize
+	$(VENV)/bin/torchrun --standalone --nproc-per-node gpu -m trainer.train --config configs/train/gpt2-124m.yaml \
+	    --data $(TOKENS) --out runs/gpt2-124m $(SET)
 
 # Trains the DCLM-style fastText classifier: reference text from DATA_DIR against the web text of
 # the curation run in OUT (made first if missing); its thresholds are calibrated on that web text.

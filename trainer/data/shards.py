@@ -1,0 +1,214 @@
+"""Token shards: the manifest, the per-document index, and reading documents' tokens (pyarrow).
+
+Two kinds of dataset directory (local path or object-store URI: anything `pyarrow.fs.FileSystem.from_uri`
+opens, else anything fsspec does):
+
+- Token shards, written by `pipelines.tokenize`: `manifest.json` ("token-shards/1": tokenizer with its
+  special tokens, per split the files with rows and tokens, a fingerprint) and `<split>/*.parquet` with
+  `id`, `source`, `input_ids` (list<uint16>, or list<uint32> past 65,536 ids) and `n_tokens`.
+- Text shards, as a curation run writes them (`documents/lang=*/*.parquet`, or any directory of Parquet files
+  with `id`, `text`, `source`) and no manifest: documents are tokenised on the fly with the tokenizer given.
+  Opening one makes an indexing pass that tokenises every document once to learn its n_tokens, and builds
+  the same in-memory manifest, so the order contract is the same; each later read tokenises its row group
+  again. Tokens are taken without the tokenizer's template (`add_special_tokens=False`), as the shards hold
+  them: the packer places separators.
+
+The index (row groups per file, n_tokens and source per document) comes from the Parquet footers and the
+`n_tokens` and `source` columns, and must agree with the manifest's rows and tokens per file.
+"""
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+
+from trainer.data.order import LRUCache
+
+FORMAT = "token-shards/1"
+SEPARATOR = "<|endoftext|>"
+
+
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, path) for a local path or a URI; schemes pyarrow lacks go through fsspec."""
+    if "://" not in uri:
+        return pafs.LocalFileSystem(), os.path.abspath(uri)
+    try:
+        return pafs.FileSystem.from_uri(uri)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(uri)
+        return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
+
+
+def _read_bytes(fs: pafs.FileSystem, path: str) -> bytes:
+    with fs.open_input_stream(path) as f:
+        return f.read()
+
+
+def _sha256(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def _load_tokenizer(tokenizer) -> tuple:
+    """(Tokenizer, fingerprint, path or None). The fingerprint of a JSON file is the sha256 of its bytes, as
+    trainer.tokenizer's; of a Tokenizer object, the sha256 of its to_str()."""
+    from tokenizers import Tokenizer
+
+    if isinstance(tokenizer, Tokenizer):
+        return tokenizer, hashlib.sha256(tokenizer.to_str().encode()).hexdigest(), None
+    fs, path = filesystem(str(tokenizer))
+    raw = _read_bytes(fs, path)
+    return Tokenizer.from_str(raw.decode()), hashlib.sha256(raw).hexdigest(), str(tokenizer)
+
+
+class TokenShards:
+    """One split of a dataset, indexed, with its documents' tokens on demand.
+
+    `tokenizer`: a tokenizers.Tokenizer or the path/URI of its JSON; needed for text shards; for token shards,
+    a path given is checked against the manifest's tokenizer fingerprint. `cache_row_groups`: decoded row groups
+    kept per process; keep it above the dataset's block_size, so a block's row groups stay hot.
+
+    Documents are numbered 0..n-1 in (file, row group, row) order. Attributes: `fingerprint` (the manifest's,
+    or for text shards the sha256 of the file list with rows and tokens and the tokenizer fingerprint),
+    `tokenizer` (fingerprint, vocab_size, special_tokens), `separator_id`, `files` (paths relative to the
+    dataset), `row_group_starts` (first document of each row group, then the total), `row_group_refs` ((file,
+    row group in file) each), `doc_tokens` (int32), `doc_source` (codes into `sources`).
+    """
+
+    def __init__(self, uri: str, split: str = "train", tokenizer=None, cache_row_groups: int = 32):
+        self.uri, self.split = uri, split
+        self._fs, self._root = filesystem(uri)
+        self._cache_size = cache_row_groups
+        manifest_path = f"{self._root}/manifest.json"
+        if self._fs.get_file_info(manifest_path).type == pafs.FileType.File:
+            self._text = None
+            self._index_tokens(json.loads(_read_bytes(self._fs, manifest_path)))
+            if tokenizer is not None and not hasattr(tokenizer, "encode_batch"):
+                given = _load_tokenizer(tokenizer)[1]
+                if given != self.tokenizer["fingerprint"]:
+                    raise ValueError(f"{tokenizer} (fingerprint {given[:16]}) is not the tokenizer of {uri} "
+                                     f"({self.tokenizer['fingerprint'][:16]})")
+        else:
+            if tokenizer is None:
+                raise ValueError(f"{uri} has no manifest.json: text shards need a tokenizer (object or JSON path)")
+            if split != "train":
+                raise ValueError(f"{uri}: text shards have one split, 'train', not {split!r}")
+            self._text, token_fingerprint, path = _load_tokenizer(tokenizer)
+            self._index_text(token_fingerprint, path)
+        self.separator_id = self.tokenizer["special_tokens"].get(SEPARATOR)
+        if self.separator_id is None:
+            raise ValueError(f"{uri}: the tokenizer has no {SEPARATOR} token to separate documents")
+        self._pid, self._groups, self._handles = None, None, None
+
+    # --- indexing ---------------------------------------------------------------------------------------
+
+    def _index_tokens(self, manifest: dict) -> None:
+        if manifest.get("format") != FORMAT:
+            raise ValueError(f"{self.uri}: manifest format {manifest.get('format')!r}, expected {FORMAT!r}")
+        if self.split not in manifest["splits"]:
+            raise ValueError(f"{self.uri}: no split {self.split!r} (has {sorted(manifest['splits'])})")
+        self.tokenizer, self.fingerprint = manifest["tokenizer"], manifest["fingerprint"]
+        entries = manifest["splits"][self.split]["files"]
+        expected_type = pa.uint16() if self.tokenizer["vocab_size"] <= 1 << 16 else pa.uint32()
+        per_file = []
+        for entry in entries:
+            parquet = pq.ParquetFile(self._fs.open_input_file(f"{self._root}/{entry['path']}"))
+            id_type = parquet.schema_arrow.field("input_ids").type.value_type
+            if id_type != expected_type:
+                raise ValueError(f"{entry['path']}: input_ids are {id_type}, vocab_size "
+                                 f"{self.tokenizer['vocab_size']} wants {expected_type}")
+            table = parquet.read(columns=["n_tokens", "source"])
+            tokens = table["n_tokens"].to_numpy().astype(np.int32)
+            if len(tokens) != entry["rows"] or int(tokens.sum(dtype=np.int64)) != entry["tokens"]:
+                raise ValueError(f"{entry['path']}: {len(tokens)} rows, {int(tokens.sum())} tokens; the manifest "
+                                 f"says {entry['rows']} and {entry['tokens']}: shards changed after the manifest")
+            per_file.append((entry["path"], parquet.metadata, tokens, table["source"].to_pylist()))
+        self._build_index(per_file)
+
+    def _index_text(self, tokenizer_fingerprint: str, tokenizer_path: str | None) -> None:
+        root = self._root
+        if self._fs.get_file_info(f"{root}/documents").type == pafs.FileType.Directory:
+            root = f"{root}/documents"  # a curation run: its kept documents, not rejects or quarantine
+        infos = self._fs.get_file_info(pafs.FileSelector(root, recursive=True))
+        paths = sorted(i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(".parquet"))
+        if not paths:
+            raise FileNotFoundError(f"no Parquet files under {self.uri}")
+        per_file = []
+        for path in paths:
+            parquet = pq.ParquetFile(self._fs.open_input_file(path))
+            tokens, sources = [], []
+            for group in range(parquet.num_row_groups):
+                table = parquet.read_row_group(group, columns=["text", "source"])
+                tokens += [len(e.ids) for e in self._encode(table["text"].to_pylist())]
+                sources += table["source"].to_pylist()
+            per_file.append((path[len(self._root) + 1:], parquet.metadata, np.array(tokens, np.int32), sources))
+        vocab = self._text.get_vocab()
+        specials = [t.content for t in self._text.get_added_tokens_decoder().values() if t.special]
+        self.tokenizer = {"fingerprint": tokenizer_fingerprint, "vocab_size": self._text.get_vocab_size(),
+                          "special_tokens": {t: vocab[t] for t in specials}}
+        if tokenizer_path:
+            self.tokenizer["path"] = tokenizer_path
+        self.fingerprint = _sha256({"files": [{"path": p, "rows": len(t), "tokens": int(t.sum(dtype=np.int64))}
+                                              for p, _, t, _ in per_file], "tokenizer": tokenizer_fingerprint})
+        self._build_index(per_file)
+
+    def _encode(self, texts: list[str]):
+        return self._text.encode_batch(texts, add_special_tokens=False)
+
+    def _build_index(self, per_file: list) -> None:
+        self.files = [p for p, _, _, _ in per_file]
+        self.row_group_refs = [(f, g) for f, (_, meta, _, _) in enumerate(per_file) for g in range(meta.num_row_groups)]
+        rows = [meta.row_group(g).num_rows for _, meta, _, _ in per_file for g in range(meta.num_row_groups)]
+        self.row_group_starts = np.concatenate([[0], np.cumsum(rows, dtype=np.int64)]).astype(np.int64)
+        self.doc_tokens = np.concatenate([t for _, _, t, _ in per_file]) if per_file else np.zeros(0, np.int32)
+        names = [s for _, _, _, sources in per_file for s in sources]
+        self.sources = sorted(set(names))
+        code = {s: i for i, s in enumerate(self.sources)}
+        self.doc_source = np.array([code[s] for s in names], dtype=np.int32)
+        assert len(self.doc_tokens) == self.row_group_starts[-1] == len(self.doc_source)
+
+    # --- reading ----------------------------------------------------------------------------------------
+
+    def _caches(self) -> tuple[LRUCache, LRUCache]:
+        # Open files and decoded row groups stay in the process that made them: a forked DataLoader worker
+        # starts its own.
+        if self._pid != os.getpid():
+            self._pid, self._groups, self._handles = os.getpid(), LRUCache(self._cache_size), LRUCache(16)
+        return self._groups, self._handles
+
+    def row_group(self, g: int) -> tuple[np.ndarray, np.ndarray]:
+        """(values, offsets) of row group g's token lists: document row i is values[offsets[i]:offsets[i + 1]].
+        Zero-copy views of the Arrow buffers for token shards; cached (LRU, per process)."""
+        groups, handles = self._caches()
+
+        def read():
+            f, group = self.row_group_refs[g]
+            parquet = handles.get(f, lambda: pq.ParquetFile(self._fs.open_input_file(f"{self._root}/{self.files[f]}")))
+            if self._text is not None:
+                texts = parquet.read_row_group(group, columns=["text"])["text"].to_pylist()
+                ids = [e.ids for e in self._encode(texts)]
+                offsets = np.concatenate([[0], np.cumsum([len(i) for i in ids])]).astype(np.int64)
+                values = np.fromiter((t for i in ids for t in i), np.uint32, int(offsets[-1]))
+            else:
+                column = parquet.read_row_group(group, columns=["input_ids"])["input_ids"]
+                lists = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+                values = lists.values.to_numpy(zero_copy_only=True)
+                offsets = lists.offsets.to_numpy(zero_copy_only=True)
+            expected = self.doc_tokens[self.row_group_starts[g]:self.row_group_starts[g + 1]]
+            if not np.array_equal(np.diff(offsets), expected):
+                raise ValueError(f"{self.files[f]} row group {group}: token counts differ from the index "
+                                 "(shards changed, or a different tokenizer)")
+            return values, offsets
+        return groups.get(g, read)
+
+    def document(self, doc: int) -> np.ndarray:
+        """The tokens of document `doc` (a view into its row group)."""
+        g = int(np.searchsorted(self.row_group_starts, doc, side="right")) - 1
+        values, offsets = self.row_group(g)
+        row = doc - int(self.row_group_starts[g])
+        return values[offsets[row]:offsets[row + 1]]

@@ -1,0 +1,106 @@
+"""Use a trained model: generate text from a GPT, or fill in [MASK] for a BERT.
+
+    python -m trainer.sample --checkpoint RUN_DIR --prompt "The history of" [--max-new-tokens 100]
+    python -m trainer.sample --checkpoint RUN_DIR --prompt "The [MASK] of the city" [--top 5]
+
+RUN_DIR is a training run (its model.safetensors, else its newest checkpoint) or one checkpoint
+directory. A decoder generates (temperature, top-k, top-p; --seed makes it repeatable); an encoder
+lists the likeliest tokens for each [MASK] in the prompt.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from trainer import checkpoint
+from trainer.model import ModelConfig, Transformer
+
+
+def load(path: str | Path) -> tuple[Transformer, "tokenizers.Tokenizer", dict]:  # noqa: F821
+    """(model in eval mode, tokenizer, tokenizer info) from a run or checkpoint directory."""
+    from tokenizers import Tokenizer
+
+    path = Path(path)
+    if (path / "model.safetensors").exists():
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        with safe_open(str(path / "model.safetensors"), "pt") as fh:
+            meta = {k: json.loads(v) for k, v in fh.metadata().items()}
+        weights, run_dir = load_file(str(path / "model.safetensors")), path
+    else:
+        found = path if (path / "state.json").exists() else checkpoint.latest(path / "checkpoints")
+        if found is None:
+            raise FileNotFoundError(f"{path}: no model.safetensors, checkpoint or checkpoints/")
+        saved = checkpoint.load(found)
+        meta, weights, run_dir = saved["state"], saved["model"], found.parent.parent
+    model = Transformer(ModelConfig(**meta["model"]))
+    shared = {}  # tied weights are stored once; give every name of a shared tensor its value
+    for name, tensor in model.state_dict().items():
+        shared.setdefault(tensor.data_ptr(), []).append(name)
+    for names in shared.values():
+        stored = [n for n in names if n in weights]
+        for name in names:
+            if stored:
+                weights.setdefault(name, weights[stored[0]])
+    model.load_state_dict(weights)
+    model.eval()
+    return model, Tokenizer.from_file(str(run_dir / "tokenizer.json")), meta["tokenizer"]
+
+
+@torch.no_grad()
+def generate(model, tokenizer, prompt: str, max_new_tokens: int, temperature: float, top_k: int | None,
+             top_p: float | None, seed: int) -> str:
+    ids = tokenizer.encode(prompt, add_special_tokens=False).ids or [tokenizer.token_to_id("<|endoftext|>")]
+    generator = torch.Generator().manual_seed(seed)
+    out = model.generate(torch.tensor([ids]), max_new_tokens, temperature, top_k, top_p, generator=generator)
+    return tokenizer.decode(out[0].tolist(), skip_special_tokens=False)
+
+
+@torch.no_grad()
+def fill_mask(model, tokenizer, text: str, top: int) -> list[list[tuple[str, float]]]:
+    """For each [MASK] in text (in order), the `top` likeliest tokens and their probabilities."""
+    mask_id = tokenizer.token_to_id("[MASK]")
+    pieces = text.split("[MASK]")
+    ids = []
+    for i, piece in enumerate(pieces):
+        ids += tokenizer.encode(piece, add_special_tokens=False).ids
+        if i < len(pieces) - 1:
+            ids.append(mask_id)
+    if mask_id not in ids:
+        raise ValueError("the prompt has no [MASK]")
+    input_ids = torch.tensor([ids])
+    positions = (input_ids.flatten() == mask_id).nonzero().squeeze(1)
+    logits = model(input_ids, mlm_positions=positions).logits[:, :model.config.vocab_size]
+    probs = logits.float().softmax(-1)
+    best = probs.topk(top, dim=-1)
+    return [[(tokenizer.decode([int(i)]), round(float(p), 4)) for p, i in zip(row_p, row_i)]
+            for row_p, row_i in zip(best.values, best.indices)]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.sample", description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", required=True, help="training run or checkpoint directory")
+    parser.add_argument("--prompt", required=True, help="text to continue, or text with [MASK] for a BERT")
+    parser.add_argument("--max-new-tokens", type=int, default=100)
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--top-k", type=int, default=50)
+    parser.add_argument("--top-p", type=float)
+    parser.add_argument("--top", type=int, default=5, help="fill-mask: candidates per [MASK]")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    model, tokenizer, _ = load(args.checkpoint)
+    if model.config.arch == "decoder":
+        print(generate(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
+                       args.seed))
+    else:
+        for i, candidates in enumerate(fill_mask(model, tokenizer, args.prompt, args.top), 1):
+            print(f"[MASK] {i}: " + ", ".join(f"{token!r} {p:.3f}" for token, p in candidates))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

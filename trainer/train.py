@@ -1,0 +1,257 @@
+"""Pretrain a Transformer on token shards: GPT-style next-token prediction or BERT-style masked LM.
+
+    python -m trainer.train --config configs/train/tiny.yaml --data TOKENS_DIR --out RUN_DIR [--set k=v ...]
+    torchrun --nproc-per-node 8 -m trainer.train ...      # DDP (or --set train.distributed=fsdp)
+
+`--data` is a token-shard directory (python -m pipelines.tokenize), or a curation run with
+`--tokenizer FILE` (tokenised on the fly; no held-out split then). The run directory gets
+`log.jsonl` (one line per logged step and per evaluation), `tb/` (TensorBoard), `checkpoints/`
+(atomic, the newest `keep_last`), `tokenizer.json`, and `model.safetensors` at the end. Started
+again with the same `--out`, a run resumes from its newest checkpoint; the loader's state is a
+sequence count, so it resumes on any number of ranks that divides the global batch, and a checkpoint
+of another configuration (config hash) or other data (fingerprint) is refused.
+
+Determinism: the data order is a pure function of (data fingerprint, seed, sequence length, mixture);
+MLM masks are keyed by (seed, sequence id); dropout is reseeded from (seed, step, rank) every step. On
+CPU in fp32, k steps + resume + N-k steps give bit-identical losses to N steps in one go.
+"""
+
+import argparse
+import math
+import shutil
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from trainer import checkpoint, distributed
+from trainer.config import RunConfig, config_hash, load_config
+from trainer.data.loader import PretrainLoader, SequenceDataset
+from trainer.data.shards import TokenShards
+from trainer.masking import mask_batch
+from trainer.metrics import Throughput, TrainingLog, device_peak_flops
+from trainer.model import IGNORE_INDEX, ModelConfig, Transformer
+
+
+def lr_at(step: int, config: RunConfig) -> float:
+    """Linear warmup, then cosine decay to lr * min_lr_ratio at max_steps."""
+    o, total = config.optim, config.train.max_steps
+    if step < o.warmup_steps:
+        return o.lr * (step + 1) / o.warmup_steps
+    progress = min(1.0, (step - o.warmup_steps) / max(1, total - o.warmup_steps))
+    return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class Objective:
+    """A loader batch -> the model's inputs and its loss: next token (clm) or masked tokens (mlm)."""
+
+    def __init__(self, config: RunConfig, tokenizer: dict, device: torch.device):
+        self.kind, self.seed, self.device = config.objective, config.train.seed, device
+        self.document_masking, self.rate = config.data.document_masking, config.data.mlm_rate
+        self.vocab_size = tokenizer["vocab_size"]
+        self.specials = sorted(tokenizer["special_tokens"].values())
+        self.mask_id = tokenizer["special_tokens"]["[MASK]"]
+
+    def window(self, seq_len: int) -> int:
+        return seq_len + 1 if self.kind == "clm" else seq_len
+
+    def inputs(self, batch: dict) -> dict:
+        ids, doc_ids = batch["input_ids"], batch["doc_ids"]
+        if self.kind == "clm":
+            out = {"input_ids": ids[:, :-1], "targets": ids[:, 1:]}
+            doc_ids = doc_ids[:, :-1]
+        else:
+            masked, labels, positions = mask_batch(ids.numpy(), self.seed, batch["seq_id"].numpy(), self.specials,
+                                                   self.vocab_size, self.mask_id, self.rate)
+            out = {"input_ids": torch.from_numpy(masked).long(), "targets": torch.from_numpy(labels),
+                   "mlm_positions": torch.from_numpy(positions)}
+        if self.document_masking:
+            out["doc_ids"] = doc_ids
+        return {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
+
+    def head_fraction(self) -> float:
+        return self.rate if self.kind == "mlm" else 1.0
+
+
+def build_model(config: RunConfig, vocab_size: int) -> Transformer:
+    settings = {"max_seq_len": config.data.seq_len, **config.model, "vocab_size": vocab_size,
+                "arch": "decoder" if config.objective == "clm" else "encoder"}
+    return Transformer(ModelConfig(**settings))
+
+
+@torch.no_grad()
+def evaluate(model, objective: Objective, dataset: SequenceDataset | None, sequences: int, micro_batch: int,
+             runtime: distributed.Runtime, autocast) -> dict:
+    """Loss on a fixed set of held-out sequences (the first `sequences` of the held-out order), split
+    over the ranks: perplexity for clm, masked-token loss and accuracy for mlm."""
+    if dataset is None:
+        return {}
+    model.eval()
+    ids = list(range(runtime.rank, sequences, runtime.world_size))
+    loss_sum = count = correct = 0.0
+    for start in range(0, len(ids), micro_batch):
+        batch = torch.utils.data.default_collate([dataset[s] for s in ids[start:start + micro_batch]])
+        inputs = objective.inputs(batch)
+        with autocast():
+            out = model(**inputs)
+        if objective.kind == "clm":
+            n = int((inputs["targets"] != IGNORE_INDEX).sum())
+        else:
+            n = int((out.labels != IGNORE_INDEX).sum())
+            correct += float((out.predictions == out.labels).sum())
+        loss_sum += float(out.loss) * n
+        count += n
+    loss_sum, count, correct = runtime.all_reduce_sum([loss_sum, count, correct])
+    model.train()
+    loss = loss_sum / max(count, 1)
+    if objective.kind == "clm":
+        return {"eval_loss": round(loss, 5), "eval_ppl": round(math.exp(min(loss, 50)), 3), "eval_tokens": int(count)}
+    return {"eval_mlm_loss": round(loss, 5), "eval_mlm_acc": round(correct / max(count, 1), 5),
+            "eval_masked_tokens": int(count)}
+
+
+def train(config: RunConfig, data: str, out: str, tokenizer_path: str | None = None) -> dict:
+    runtime = distributed.start()
+    try:
+        return _train(config, data, Path(out), tokenizer_path, runtime)
+    finally:
+        distributed.stop()
+
+
+def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, runtime) -> dict:
+    d, t = config.data, config.train
+    if d.global_batch % (runtime.world_size * d.micro_batch):
+        raise ValueError(f"global_batch {d.global_batch} must be a multiple of world size {runtime.world_size} "
+                         f"x micro_batch {d.micro_batch}")
+    cuda = runtime.device.type == "cuda"
+    dtype = "bf16" if t.dtype == "auto" and cuda else ("fp32" if t.dtype == "auto" else t.dtype)
+    use_compile = t.compile == "on" or (t.compile == "auto" and cuda)
+
+    train_shards = TokenShards(data, "train", tokenizer=tokenizer_path)
+    tokenizer = train_shards.tokenizer
+    objective = Objective(config, tokenizer, runtime.device)
+    window = objective.window(d.seq_len)
+    dataset = SequenceDataset(train_shards, d.seq_len, window=window, seed=t.seed, mixture=d.mixture)
+    heldout = None
+    if tokenizer_path is None:  # token shards have a held-out split; a curation run's text has none
+        heldout = SequenceDataset(TokenShards(data, "heldout"), d.seq_len, window=window, seed=t.seed)
+    loader = PretrainLoader(dataset, d.global_batch, d.micro_batch, world_size=runtime.world_size, rank=runtime.rank,
+                            num_workers=d.workers, pin_memory=cuda, max_steps=t.max_steps)
+
+    torch.manual_seed(t.seed)  # the initial weights: the same on every rank
+    model = build_model(config, tokenizer["vocab_size"]).to(runtime.device)
+    optimizer = model.configure_optimizer(config.optim.weight_decay, config.optim.lr,
+                                          (config.optim.beta1, config.optim.beta2), runtime.device.type)
+    chash = config_hash(config)
+    step, tokens_seen = 0, 0
+    resume_from = checkpoint.latest(out / "checkpoints")
+    if resume_from is not None:
+        saved = checkpoint.load(resume_from)
+        state = saved["state"]
+        if state["config_hash"] != chash:
+            raise ValueError(f"{resume_from} was trained with another configuration (hash {state['config_hash']}, "
+                             f"now {chash}); use a new --out")
+        distributed.load_full_state(model, optimizer, saved["model"], saved["optim"])
+        loader.load_state_dict(state["loader"])
+        step, tokens_seen = state["step"], state["tokens"]
+        torch.set_rng_state(saved["rng"]["cpu"])
+    wrapped = distributed.wrap(model, runtime, t.distributed, use_compile)
+
+    log = TrainingLog(out, runtime.main, t.tensorboard, resume=resume_from is not None)
+    if runtime.main:
+        out.mkdir(parents=True, exist_ok=True)
+        tokenizer_file = Path(tokenizer_path or tokenizer.get("path") or "")
+        if tokenizer_file.is_file():
+            shutil.copyfile(tokenizer_file, out / "tokenizer.json")
+    flops = model.flops_per_token(d.seq_len, objective.head_fraction())
+    device_name = torch.cuda.get_device_name(runtime.device) if cuda else None
+    peak = device_peak_flops(device_name, dtype)
+    log.write({"event": "config", "config": config.to_json(), "config_hash": chash, "data": data,
+               "data_fingerprint": train_shards.fingerprint, "tokenizer_fingerprint": tokenizer["fingerprint"],
+               "world_size": runtime.world_size, "device": device_name or "cpu", "dtype": dtype, "compile": use_compile,
+               "parameters": model.num_parameters(non_embedding=False), "flops_per_token": flops,
+               "peak_flops": peak, "mfu_formula": "tokens/s * (6N + 12*L*d*T) / (peak * world_size)",
+               "resumed_from": str(resume_from) if resume_from else None, "train_order": dataset.order.summary()})
+
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if dtype == "bf16" else nullcontext
+    stop_at = min(t.stop_at or t.max_steps, t.max_steps)
+    throughput = Throughput(flops, peak, runtime.world_size)
+    tokens_per_step = d.global_batch * d.seq_len
+    if step == 0 and (t.eval_every or stop_at == t.max_steps):
+        log.write({"step": 0, "tokens": 0, **evaluate(wrapped, objective, heldout, t.eval_sequences, d.micro_batch,
+                                                      runtime, autocast)})
+    progress = None
+    if runtime.main and t.progress and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        progress = tqdm(total=stop_at, initial=step, unit="step", dynamic_ncols=True)
+
+    batches = iter(loader)
+    accumulation = loader.accumulation
+    started = time.perf_counter()
+    last = {}
+    while step < stop_at:
+        torch.manual_seed(t.seed * 1_000_003 + step * 1_009 + runtime.rank)  # dropout, the same after a resume
+        lr = lr_at(step, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss_sum = 0.0
+        for micro in range(accumulation):
+            inputs = objective.inputs(next(batches))
+            sync = micro == accumulation - 1 or not hasattr(wrapped, "no_sync")
+            with (nullcontext() if sync else wrapped.no_sync()), autocast():
+                loss = wrapped(**inputs).loss / accumulation
+            loss.backward()
+            loss_sum += float(loss.detach())
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        tokens_seen += tokens_per_step
+        throughput.add(tokens_per_step)
+        if progress:
+            progress.update(1)
+        if step % t.log_every == 0 or step == stop_at:
+            (mean_loss,) = runtime.all_reduce_sum([loss_sum])
+            last = {"step": step, "tokens": tokens_seen, "loss": round(mean_loss / runtime.world_size, 6),
+                    "lr": lr, "grad_norm": round(float(grad_norm), 4), **throughput.report(),
+                    "elapsed_s": round(time.perf_counter() - started, 2)}
+            log.write(last)
+        if (t.eval_every and step % t.eval_every == 0) or step == t.max_steps:
+            log.write({"step": step, "tokens": tokens_seen, **evaluate(wrapped, objective, heldout, t.eval_sequences,
+                                                                      d.micro_batch, runtime, autocast)})
+        if (t.checkpoint_every and step % t.checkpoint_every == 0) or step == stop_at:
+            model_state, optim_state = distributed.full_state(model, optimizer)
+            if runtime.main:
+                checkpoint.save(out / "checkpoints", step, model_state, optim_state,
+                                {"tokens": tokens_seen, "loader": loader.state_dict(), "config_hash": chash,
+                                 "config": config.to_json(), "model": vars(model.config),
+                                 "tokenizer": tokenizer}, t.keep_last)
+            runtime.barrier()
+    if progress:
+        progress.close()
+    if step == t.max_steps and runtime.main:
+        model_state, _ = distributed.full_state(model, optimizer) if runtime.distributed else (model.state_dict(), None)
+        checkpoint.export_safetensors(model_state, out / "model.safetensors",
+                                      {"model": vars(model.config), "tokenizer": tokenizer, "step": step})
+    log.close()
+    return {"step": step, "tokens": tokens_seen, **last}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", help="YAML run config (configs/train/)")
+    parser.add_argument("--data", required=True, help="token-shard directory, or a curation run with --tokenizer")
+    parser.add_argument("--out", required=True, help="run directory: logs, checkpoints, the model")
+    parser.add_argument("--tokenizer", help="tokenizer JSON, for a curation run's text shards")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting, e.g. objective=mlm or train.max_steps=100 (repeatable)")
+    args = parser.parse_args(argv)
+    train(load_config(args.config, args.set), args.data, args.out, args.tokenizer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
