@@ -38,3 +38,35 @@ def read_rows(output: Path, kind: str, columns=None) -> list[dict]:
     for path in sorted(Path(output).glob(pattern)):
         rows += pq.read_table(path, columns=columns).to_pylist()
     return rows
+
+
+@pytest.fixture(scope="session")
+def curated(tmp_path_factory, data_dir):
+    """A curation run of real text: the Wikipedia sample and the Gutenberg books."""
+    out = tmp_path_factory.mktemp("tokenize") / "run"
+    sources = [{"name": "wiki", "type": "wikipedia", "glob": str(data_dir / "enwiki_xml_dump_sample" / "*.bz2")},
+               {"name": "books", "type": "gutenberg", "glob": str(data_dir / "gutenberg_en" / "*.txt")}]
+    result = curate(out, sources, filters="none", dedup="exact", pii=False)
+    assert result.problems == []
+    return out
+
+
+@pytest.fixture(scope="session")
+def tokenizer_file(curated, tmp_path_factory):
+    """A 4,000-token byte-level BPE trained on it."""
+    from trainer.tokenizer import main as train_tokenizer
+
+    path = tmp_path_factory.mktemp("tok") / "bpe.json"
+    assert train_tokenizer(["--input", str(curated), "--output", str(path), "--vocab-size", "4000"]) == 0
+    return path
+
+
+@pytest.fixture(scope="session")
+def token_shards(curated, tokenizer_file, tmp_path_factory):
+    """Its token shards, a tenth held out."""
+    from pipelines.tokenize import run as tokenize
+
+    out = tmp_path_factory.mktemp("tokens") / "tokens"
+    tokenize(["--input", str(curated), "--tokenizer", str(tokenizer_file), "--output", str(out),
+              "--heldout-fraction", "0.1"])
+    return out

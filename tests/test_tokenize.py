@@ -6,25 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.tokenize import TokenizeFailed, run as tokenize
-from tests.conftest import curate, read_rows
+from tests.conftest import read_rows
 from trainer.tokenizer import SPECIAL_TOKENS, load_tokenizer, main as train_tokenizer
-
-
-@pytest.fixture(scope="module")
-def curated(tmp_path_factory, data_dir):
-    out = tmp_path_factory.mktemp("tokenize") / "run"
-    sources = [{"name": "wiki", "type": "wikipedia", "glob": str(data_dir / "enwiki_xml_dump_sample" / "*.bz2")},
-               {"name": "books", "type": "gutenberg", "glob": str(data_dir / "gutenberg_en" / "*.txt")}]
-    result = curate(out, sources, filters="none", dedup="exact", pii=False)
-    assert result.problems == []
-    return out
-
-
-@pytest.fixture(scope="module")
-def tokenizer_file(curated, tmp_path_factory):
-    path = tmp_path_factory.mktemp("tok") / "bpe.json"
-    assert train_tokenizer(["--input", str(curated), "--output", str(path), "--vocab-size", "4000"]) == 0
-    return path
 
 
 def test_bpe_is_deterministic_lossless_and_has_the_special_tokens(curated, tokenizer_file, tmp_path):

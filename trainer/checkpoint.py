@@ -74,4 +74,5 @@ def export_safetensors(model_state: dict, path: str | Path, metadata: dict) -> N
             continue
         seen[key] = name
         tensors[name] = tensor.detach().contiguous().cpu()
-    save_file(tensors, str(path), metadata={k: json.dumps(v) for k, v in metadata.items()})
+    # One metadata key: safetensors writes several in hash order, which would make the file differ run to run.
+    save_file(tensors, str(path), metadata={"trainer": json.dumps(metadata, sort_keys=True)})

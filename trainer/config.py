@@ -77,6 +77,11 @@ def _coerce(value, current, where: str):
     """A YAML or --set value checked against the field's current (default) value's type."""
     if isinstance(value, str) and not isinstance(current, str):
         value = yaml.safe_load(value)  # --set values arrive as strings
+    if isinstance(current, float) and isinstance(value, str):
+        try:
+            value = float(value)  # YAML 1.1 reads 3e-3 (no dot) as a string
+        except ValueError:
+            pass
     if current is None or value is None or isinstance(current, dict):
         return value
     if isinstance(current, bool):

@@ -19,8 +19,8 @@ from trainer import checkpoint
 from trainer.model import ModelConfig, Transformer
 
 
-def load(path: str | Path) -> tuple[Transformer, "tokenizers.Tokenizer", dict]:  # noqa: F821
-    """(model in eval mode, tokenizer, tokenizer info) from a run or checkpoint directory."""
+def load(path: str | Path) -> tuple:
+    """(model in eval mode, tokenizers.Tokenizer, tokenizer info) from a run or checkpoint directory."""
     from tokenizers import Tokenizer
 
     path = Path(path)
@@ -29,7 +29,7 @@ def load(path: str | Path) -> tuple[Transformer, "tokenizers.Tokenizer", dict]: 
         from safetensors.torch import load_file
 
         with safe_open(str(path / "model.safetensors"), "pt") as fh:
-            meta = {k: json.loads(v) for k, v in fh.metadata().items()}
+            meta = json.loads(fh.metadata()["trainer"])
         weights, run_dir = load_file(str(path / "model.safetensors")), path
     else:
         found = path if (path / "state.json").exists() else checkpoint.latest(path / "checkpoints")

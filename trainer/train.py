@@ -18,6 +18,7 @@ CPU in fp32, k steps + resume + N-k steps give bit-identical losses to N steps i
 
 import argparse
 import math
+import os
 import shutil
 import sys
 import time
@@ -25,6 +26,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+import xxhash
 
 from trainer import checkpoint, distributed
 from trainer.config import RunConfig, config_hash, load_config
@@ -73,6 +75,16 @@ class Objective:
 
     def head_fraction(self) -> float:
         return self.rate if self.kind == "mlm" else 1.0
+
+
+_DIGEST_MOD = 2_147_483_647
+
+
+def batch_digest(input_ids: torch.Tensor) -> int:
+    """Order-free digest of a batch's sequences (sum of their hashes mod a prime): summed over the
+    micro-batches and ranks of a step, it names the step's global batch whatever the world size."""
+    rows = input_ids.numpy()
+    return sum(xxhash.xxh64_intdigest(row.tobytes()) % _DIGEST_MOD for row in rows) % _DIGEST_MOD
 
 
 def build_model(config: RunConfig, vocab_size: int) -> Transformer:
@@ -179,9 +191,11 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
     stop_at = min(t.stop_at or t.max_steps, t.max_steps)
     throughput = Throughput(flops, peak, runtime.world_size)
     tokens_per_step = d.global_batch * d.seq_len
-    if step == 0 and (t.eval_every or stop_at == t.max_steps):
-        log.write({"step": 0, "tokens": 0, **evaluate(wrapped, objective, heldout, t.eval_sequences, d.micro_batch,
-                                                      runtime, autocast)})
+    evals = []
+    if step == 0:
+        evals.append({"step": 0, "tokens": 0, **evaluate(wrapped, objective, heldout, t.eval_sequences,
+                                                         d.micro_batch, runtime, autocast)})
+        log.write(evals[-1])
     progress = None
     if runtime.main and t.progress and sys.stderr.isatty():
         from tqdm import tqdm
@@ -197,9 +211,11 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
         lr = lr_at(step, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss_sum = 0.0
+        loss_sum, digest = 0.0, 0
         for micro in range(accumulation):
-            inputs = objective.inputs(next(batches))
+            batch = next(batches)
+            digest += batch_digest(batch["input_ids"])
+            inputs = objective.inputs(batch)
             sync = micro == accumulation - 1 or not hasattr(wrapped, "no_sync")
             with (nullcontext() if sync else wrapped.no_sync()), autocast():
                 loss = wrapped(**inputs).loss / accumulation
@@ -214,14 +230,17 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
         if progress:
             progress.update(1)
         if step % t.log_every == 0 or step == stop_at:
-            (mean_loss,) = runtime.all_reduce_sum([loss_sum])
-            last = {"step": step, "tokens": tokens_seen, "loss": round(mean_loss / runtime.world_size, 6),
+            mean_loss, digest = runtime.all_reduce_sum([loss_sum, float(digest % _DIGEST_MOD)])
+            last = {"step": step, "tokens": tokens_seen, "loss": mean_loss / runtime.world_size,
+                    "batch_digest": int(digest) % _DIGEST_MOD,
                     "lr": lr, "grad_norm": round(float(grad_norm), 4), **throughput.report(),
                     "elapsed_s": round(time.perf_counter() - started, 2)}
             log.write(last)
         if (t.eval_every and step % t.eval_every == 0) or step == t.max_steps:
-            log.write({"step": step, "tokens": tokens_seen, **evaluate(wrapped, objective, heldout, t.eval_sequences,
-                                                                      d.micro_batch, runtime, autocast)})
+            evals.append({"step": step, "tokens": tokens_seen, **evaluate(wrapped, objective, heldout,
+                                                                         t.eval_sequences, d.micro_batch, runtime,
+                                                                         autocast)})
+            log.write(evals[-1])
         if (t.checkpoint_every and step % t.checkpoint_every == 0) or step == stop_at:
             model_state, optim_state = distributed.full_state(model, optimizer)
             if runtime.main:
@@ -237,7 +256,7 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
         checkpoint.export_safetensors(model_state, out / "model.safetensors",
                                       {"model": vars(model.config), "tokenizer": tokenizer, "step": step})
     log.close()
-    return {"step": step, "tokens": tokens_seen, **last}
+    return {"step": step, "tokens": tokens_seen, **last, "evals": evals}
 
 
 def main(argv=None) -> int:
@@ -249,7 +268,17 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting, e.g. objective=mlm or train.max_steps=100 (repeatable)")
     args = parser.parse_args(argv)
-    train(load_config(args.config, args.set), args.data, args.out, args.tokenizer)
+    result = train(load_config(args.config, args.set), args.data, args.out, args.tokenizer)
+    evals = [e for e in result["evals"] if len(e) > 2]
+    if len(evals) >= 2 and int(os.environ.get("RANK", "0")) == 0:
+        first, final = evals[0], evals[-1]
+        if "eval_ppl" in final:
+            print(f"held-out perplexity: {first['eval_ppl']:.1f} at step {first['step']} -> {final['eval_ppl']:.1f} "
+                  f"at step {final['step']} ({final['tokens']:,} tokens)")
+        else:
+            print(f"held-out masked-token accuracy: {first['eval_mlm_acc']:.3f} at step {first['step']} -> "
+                  f"{final['eval_mlm_acc']:.3f} at step {final['step']} (loss {first['eval_mlm_loss']:.3f} -> "
+                  f"{final['eval_mlm_loss']:.3f})")
     return 0
 
 
