@@ -27,7 +27,7 @@ TRAIN_OUT ?= runs/train
 # Extra trainer settings, e.g. SET="--set objective=mlm --set train.max_steps=100"
 SET ?=
 
-.PHONY: venv demo demo-corpus curate tokenizer tokenize train train-gpu quality-classifier test bench bench-filters \
+.PHONY: venv demo demo-curate demo-corpus curate tokenizer tokenize train train-gpu quality-classifier test bench bench-filters \
         bench-dedup peers-venv clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -42,15 +42,25 @@ venv: $(VENV)/.installed
 demo-corpus: venv
 	$(PY) -m pipelines.demo_corpus --output $(DEMO_CORPUS)
 
-# make demo            curate the embedded corpus (CPython's docs as a crawl) and print the funnel
-# make demo DATA=GLOB  curate any corpus instead, type inferred from file names
+# make demo            curate the embedded corpus (CPython's docs as a crawl), print the funnel, then
+#                      train a tokenizer, tokenise, train a small GPT on CPU and sample from it
+# make demo DATA=GLOB  the same on any corpus, type inferred from file names
 ifeq ($(origin DATA),command line)
-demo: venv
+demo-curate: venv
 	$(PY) -m pipelines.curate --input '$(DATA)' --output $(RUN) --overwrite $(BEAM_ARGS)
 else
-demo: demo-corpus
+demo-curate: demo-corpus
 	DEMO_DATA=$(DEMO_CORPUS) $(PY) -m pipelines.curate --config configs/recipes/demo.yaml --output $(RUN) --overwrite $(BEAM_ARGS)
 endif
+
+demo: demo-curate
+	$(PY) -m trainer.tokenizer --input $(RUN) --vocab-size 4096 --output $(RUN)-tokenizer.json
+	$(PY) -m pipelines.tokenize --input $(RUN) --tokenizer $(RUN)-tokenizer.json --output $(RUN)-tokens \
+	    --heldout-fraction 0.1 --overwrite $(BEAM_ARGS)
+	rm -rf $(RUN)-train
+	$(PY) -m trainer.train --config configs/train/demo.yaml --data $(RUN)-tokens --out $(RUN)-train \
+	    --set train.progress=false
+	$(PY) -m trainer.sample --checkpoint $(RUN)-train --prompt "The function" --max-new-tokens 60
 
 curate: venv
 	$(PY) -m pipelines.curate --config $(RECIPE) --output $(OUT) --overwrite $(BEAM_ARGS)

@@ -98,7 +98,7 @@ def evaluate(model, objective: Objective, dataset: SequenceDataset | None, seque
              runtime: distributed.Runtime, autocast) -> dict:
     """Loss on a fixed set of held-out sequences (the first `sequences` of the held-out order), split
     over the ranks: perplexity for clm, masked-token loss and accuracy for mlm."""
-    if dataset is None:
+    if dataset is None or sequences < 1:
         return {}
     model.eval()
     ids = list(range(runtime.rank, sequences, runtime.world_size))
