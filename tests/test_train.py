@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from trainer.config import load_config
+from trainer.sample import fill_mask, generate, load
 from trainer.train import train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +45,10 @@ def test_gpt_learns_next_tokens(tmp):
     assert sum(losses[-3:]) / 3 < evals[0]["eval_loss"] - 1.0 and losses[-1] < losses[0]
     assert log[0]["event"] == "config" and log[0]["parameters"] > 0 and "mfu_formula" in log[0]
     assert (tmp / "gpt" / "model.safetensors").exists() and (tmp / "gpt" / "tokenizer.json").exists()
+    model, tokenizer, _ = load(tmp / "gpt")
+    text = generate(model, tokenizer, "The history of", 20, temperature=0.0, top_k=None, top_p=None, seed=0)
+    assert text.startswith("The history of") and len(text) > len("The history of") + 10
+    assert text == generate(model, tokenizer, "The history of", 20, 0.0, None, None, seed=1)  # greedy
 
 
 def test_bert_learns_masked_tokens(tmp):
@@ -55,6 +60,15 @@ def test_bert_learns_masked_tokens(tmp):
     assert evals[-1]["eval_mlm_loss"] < evals[0]["eval_mlm_loss"] - 1.0
     assert evals[-1]["eval_mlm_acc"] > 0.02
     assert evals[0]["eval_masked_tokens"] == evals[-1]["eval_masked_tokens"]  # the same masks each time
+    model, tokenizer, _ = load(tmp / "bert")
+    filled = fill_mask(model, tokenizer, "It was the [MASK] of the [MASK].", top=3)
+    assert len(filled) == 2 and all(len(c) == 3 and c[0][1] >= c[1][1] >= c[2][1] for c in filled)
+
+
+def test_a_changed_configuration_does_not_resume(tmp):
+    run(tmp, "changed", "train.max_steps=6", "train.stop_at=2", "train.eval_every=0")
+    with pytest.raises(ValueError, match="another configuration"):
+        run(tmp, "changed", "train.max_steps=6", "train.eval_every=0", "optim.lr=1e-4")
 
 
 def test_resume_is_bit_exact(tmp):
@@ -74,8 +88,10 @@ def _same_losses(a: dict, b: dict) -> bool:
     return True
 
 
-def test_resume_on_two_ranks_after_one(tmp):
-    base = ["train.max_steps=8", "train.log_every=1", "train.eval_every=0", "train.checkpoint_every=0"]
+@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
+def test_resume_on_two_ranks_after_one(tmp, mode):
+    base = ["train.max_steps=8", "train.log_every=1", "train.eval_every=0", "train.checkpoint_every=0",
+            f"train.distributed={mode}"]
     _, whole = run(tmp, "whole", *base)
     run(tmp, "elastic", *base, "train.stop_at=4")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

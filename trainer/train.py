@@ -154,6 +154,8 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
 
     torch.manual_seed(t.seed)  # the initial weights: the same on every rank
     model = build_model(config, tokenizer["vocab_size"]).to(runtime.device)
+    # Wrap first: FSDP2 replaces the parameters with sharded ones, which the optimiser must hold.
+    wrapped = distributed.wrap(model, runtime, t.distributed, use_compile)
     optimizer = model.configure_optimizer(config.optim.weight_decay, config.optim.lr,
                                           (config.optim.beta1, config.optim.beta2), runtime.device.type)
     chash = config_hash(config)
@@ -169,7 +171,6 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
         loader.load_state_dict(state["loader"])
         step, tokens_seen = state["step"], state["tokens"]
         torch.set_rng_state(saved["rng"]["cpu"])
-    wrapped = distributed.wrap(model, runtime, t.distributed, use_compile)
 
     log = TrainingLog(out, runtime.main, t.tensorboard, resume=resume_from is not None)
     if runtime.main:
@@ -251,10 +252,11 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
             runtime.barrier()
     if progress:
         progress.close()
-    if step == t.max_steps and runtime.main:
-        model_state, _ = distributed.full_state(model, optimizer) if runtime.distributed else (model.state_dict(), None)
-        checkpoint.export_safetensors(model_state, out / "model.safetensors",
-                                      {"model": vars(model.config), "tokenizer": tokenizer, "step": step})
+    if step == t.max_steps:  # every rank takes part in gathering a sharded model
+        model_state = distributed.full_state(model, optimizer)[0] if runtime.distributed else model.state_dict()
+        if runtime.main:
+            checkpoint.export_safetensors(model_state, out / "model.safetensors",
+                                          {"model": vars(model.config), "tokenizer": tokenizer, "step": step})
     log.close()
     return {"step": step, "tokens": tokens_seen, **last, "evals": evals}
 
