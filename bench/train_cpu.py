@@ -32,17 +32,19 @@ from trainer.data.loader import PretrainLoader, SequenceDataset  # noqa: E402
 from trainer.data.shards import TokenShards  # noqa: E402
 from trainer.train import build_model, train  # noqa: E402
 
-MODEL = ["model.n_layer=4", "model.n_head=4", "model.d_model=256", "data.seq_len=256", "data.global_batch=16",
+MODEL = ["model.n_layer=4", "model.n_head=4", "model.d_model=256", "model.max_seq_len=256", "data.seq_len=256", "data.global_batch=16",
          "data.micro_batch=16", "train.eval_sequences=0", "train.progress=false", "train.tensorboard=false",
          "train.checkpoint_every=0", "train.eval_every=0", "optim.warmup_steps=5"]
 
 
 def make_tokens(data_dir: Path, work: Path) -> Path:
-    run, tokens, tok = work / "run", work / "tokens", work / "tok.json"
-    sources = (f"wiki={data_dir}/enwiki_xml_dump_sample/*.bz2", f"books={data_dir}/gutenberg_en/*.txt")
+    run, tokens, tok, recipe = work / "run", work / "tokens", work / "tok.json", work / "recipe.yaml"
+    recipe.write_text(json.dumps({"sources": [  # JSON is YAML
+        {"name": "wiki", "type": "wikipedia", "glob": f"{data_dir}/enwiki_xml_dump_sample/*.bz2"},
+        {"name": "books", "type": "gutenberg", "glob": f"{data_dir}/gutenberg_en/*.txt"}]}))
     for command in (
-        ["-m", "pipelines.curate", "--input", sources[0], "--input", sources[1], "--output", str(run),
-         "--filters", "none", "--dedup", "exact", "--no-pii"],
+        ["-m", "pipelines.curate", "--config", str(recipe), "--output", str(run), "--filters", "none",
+         "--dedup", "exact", "--no-pii"],
         ["-m", "trainer.tokenizer", "--input", str(run), "--output", str(tok), "--vocab-size", "8192"],
         ["-m", "pipelines.tokenize", "--input", str(run), "--tokenizer", str(tok), "--output", str(tokens),
          "--heldout-fraction", "0.05"],

@@ -137,6 +137,8 @@ def check(config: RunConfig) -> None:
         raise ConfigError(f"data.global_batch {d.global_batch} is not a multiple of data.micro_batch {d.micro_batch}")
     if min(d.seq_len, d.global_batch, d.micro_batch, t.max_steps) < 1:
         raise ConfigError("seq_len, global_batch, micro_batch and max_steps must be positive")
+    if config.model.get("max_seq_len", d.seq_len) < d.seq_len:
+        raise ConfigError(f"model.max_seq_len {config.model['max_seq_len']} is shorter than data.seq_len {d.seq_len}")
     if t.dtype not in ("auto", "fp32", "bf16") or t.compile not in ("auto", "on", "off"):
         raise ConfigError("train.dtype: auto|fp32|bf16; train.compile: auto|on|off")
     if t.distributed not in ("ddp", "fsdp"):
