@@ -110,3 +110,9 @@ def test_resume_on_two_ranks_after_one(tmp, mode):
     for step in range(1, 9):
         assert a[step]["batch_digest"] == b[step]["batch_digest"], step  # the same global batches
         assert a[step]["loss"] == pytest.approx(b[step]["loss"], rel=1e-5), step
+
+
+def test_a_curation_run_trains_directly_with_a_tokenizer(curated, tokenizer_file, tmp_path):
+    config = load_config(str(REPO / "configs/train/tiny.yaml"), [*SMALL, "train.max_steps=4", "train.log_every=2"])
+    result = train(config, str(curated), str(tmp_path / "text"), str(tokenizer_file))
+    assert result["step"] == 4 and 0 < result["loss"] < 9 and result["evals"] == []  # no held-out split

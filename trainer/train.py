@@ -193,10 +193,15 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
     throughput = Throughput(flops, peak, runtime.world_size)
     tokens_per_step = d.global_batch * d.seq_len
     evals = []
+
+    def run_eval():
+        result = evaluate(wrapped, objective, heldout, t.eval_sequences, d.micro_batch, runtime, autocast)
+        if result:
+            evals.append({"step": step, "tokens": tokens_seen, **result})
+            log.write(evals[-1])
+
     if step == 0:
-        evals.append({"step": 0, "tokens": 0, **evaluate(wrapped, objective, heldout, t.eval_sequences,
-                                                         d.micro_batch, runtime, autocast)})
-        log.write(evals[-1])
+        run_eval()
     progress = None
     if runtime.main and t.progress and sys.stderr.isatty():
         from tqdm import tqdm
@@ -238,10 +243,7 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
                     "elapsed_s": round(time.perf_counter() - started, 2)}
             log.write(last)
         if (t.eval_every and step % t.eval_every == 0) or step == t.max_steps:
-            evals.append({"step": step, "tokens": tokens_seen, **evaluate(wrapped, objective, heldout,
-                                                                         t.eval_sequences, d.micro_batch, runtime,
-                                                                         autocast)})
-            log.write(evals[-1])
+            run_eval()
         if (t.checkpoint_every and step % t.checkpoint_every == 0) or step == stop_at:
             model_state, optim_state = distributed.full_state(model, optimizer)
             if runtime.main:
@@ -271,7 +273,7 @@ def main(argv=None) -> int:
                         help="override a setting, e.g. objective=mlm or train.max_steps=100 (repeatable)")
     args = parser.parse_args(argv)
     result = train(load_config(args.config, args.set), args.data, args.out, args.tokenizer)
-    evals = [e for e in result["evals"] if len(e) > 2]
+    evals = result["evals"]
     if len(evals) >= 2 and int(os.environ.get("RANK", "0")) == 0:
         first, final = evals[0], evals[-1]
         if "eval_ppl" in final:

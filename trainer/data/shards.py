@@ -85,9 +85,14 @@ class TokenShards:
         self._fs, self._root = filesystem(uri)
         self._cache_size = cache_row_groups
         manifest_path = f"{self._root}/manifest.json"
+        manifest = None
         if self._fs.get_file_info(manifest_path).type == pafs.FileType.File:
+            manifest = json.loads(_read_bytes(self._fs, manifest_path))
+            if "format" not in manifest and tokenizer is not None:
+                manifest = None  # a curation run's manifest: its text is read with the tokenizer
+        if manifest is not None:
             self._text = None
-            self._index_tokens(json.loads(_read_bytes(self._fs, manifest_path)))
+            self._index_tokens(manifest)
             if tokenizer is not None and not hasattr(tokenizer, "encode_batch"):
                 given = _load_tokenizer(tokenizer)[1]
                 if given != self.tokenizer["fingerprint"]:
@@ -95,7 +100,8 @@ class TokenShards:
                                      f"({self.tokenizer['fingerprint'][:16]})")
         else:
             if tokenizer is None:
-                raise ValueError(f"{uri} has no manifest.json: text shards need a tokenizer (object or JSON path)")
+                raise ValueError(f"{uri} has no token-shard manifest.json: text shards need a tokenizer "
+                                 "(object or JSON path)")
             if split != "train":
                 raise ValueError(f"{uri}: text shards have one split, 'train', not {split!r}")
             self._text, token_fingerprint, path = _load_tokenizer(tokenizer)
