@@ -9,15 +9,22 @@ STAGES = ("read", "extract", "normalise", "langid", "quality", "boilerplate", "d
 def build_stats(counters: list[tuple[str, dict, int]], stages_run: tuple[str, ...] = STAGES) -> dict:
     """Counts per source, per stage of `stages_run` (in pipeline order) and per language."""
     sources: dict = defaultdict(lambda: defaultdict(int))
-    stages: dict = {s: {"in": 0, "out": 0, "rejected": defaultdict(int), "quarantined": defaultdict(int)}
-                    for s in stages_run}
+    stages: dict = {s: {"in": 0, "out": 0, "in_bytes": 0, "out_bytes": 0, "rejected": defaultdict(int),
+                        "quarantined": defaultdict(int)} for s in stages_run}
     languages: dict = defaultdict(lambda: {"documents": 0, "bytes": 0})
+    identified: dict = defaultdict(lambda: {"documents": 0, "bytes": 0})
     unconverged = 0
     for event, labels, value in counters:
         source, stage = labels.get("source"), labels.get("stage")
         if event == "records":
             sources[source]["records"] += value
             stages["read"]["in"] += value
+        elif event == "records_bytes":
+            stages["read"]["in_bytes"] += value
+        elif event in ("stage_in_bytes", "stage_out_bytes"):
+            stages[stage][event.replace("stage_", "")] += value
+        elif event in ("identified", "identified_bytes"):
+            identified[labels["lang"]]["documents" if event == "identified" else "bytes"] += value
         elif event == "files":
             sources[source]["files"] += value
         elif event == "stage_in":
@@ -44,11 +51,14 @@ def build_stats(counters: list[tuple[str, dict, int]], stages_run: tuple[str, ..
     return {
         "totals": totals,
         "sources": {name: dict(counts) for name, counts in sorted(sources.items())},
-        "stages": [{"stage": name, "in": s["in"], "out": s["out"],
+        "stages": [{"stage": name, "in": s["in"], "out": s["out"], "in_bytes": s["in_bytes"],
+                    "out_bytes": s["out_bytes"],
                     "rejected": dict(sorted(s["rejected"].items())),
                     "quarantined": dict(sorted(s["quarantined"].items()))}
                    for name, s in stages.items()],
         "languages": dict(sorted(languages.items(), key=lambda kv: (-kv[1]["documents"], kv[0]))),
+        # after language ID, before the quality filters (empty when language ID did not run)
+        "languages_identified": dict(sorted(identified.items(), key=lambda kv: (-kv[1]["documents"], kv[0]))),
         "components_unconverged_edges": unconverged,
     }
 
@@ -115,15 +125,16 @@ def funnel_text(stats: dict) -> str:
                     [[n, s["files"], s["records"], s["kept"], s["rejected"], s["quarantined"]]
                      for n, s in stats["sources"].items()]
                     + [["TOTAL"] + [stats["totals"][k] for k in ("files", "records", "kept", "rejected", "quarantined")]])
-    lines += ["", "Stages (documents in -> out; dropped by reason, most first)"]
+    lines += ["", "Stages (documents and MB in -> out; dropped by reason, most first)"]
     rows = []
     for s in stats["stages"]:
         drops = [(n, reason) for reason, n in s["rejected"].items()]
         drops += [(n, f"quarantined:{error}") for error, n in s["quarantined"].items()]
         drops = [f"{n:>6}  {reason}" for n, reason in sorted(drops, key=lambda d: (-d[0], d[1]))] or ["-"]
-        rows.append([s["stage"], s["in"], s["out"], drops[0]])
-        rows += [["", "", "", more] for more in drops[1:]]
-    lines += _table(["stage", "in", "out", "dropped"], rows)
+        rows.append([s["stage"], s["in"], s["out"], f"{s.get('in_bytes', 0) / 1e6:.2f}",
+                     f"{s.get('out_bytes', 0) / 1e6:.2f}", drops[0]])
+        rows += [["", "", "", "", "", more] for more in drops[1:]]
+    lines += _table(["stage", "in", "out", "MB in", "MB out", "dropped"], rows)
     lines += ["", "Kept, by language"]
     lines += _table(["lang", "documents", "MB"],
                     [[lang, c["documents"], f"{c['bytes'] / 1e6:.2f}"] for lang, c in stats["languages"].items()])

@@ -17,7 +17,7 @@ def test_quick_form_names_sources_and_infers_types(tmp_path, data_dir, capsys):
     assert set(stats["sources"]) == {"ccnet_jsonl_dolma", "books"}
     assert stats["sources"]["books"]["records"] == 3
     printed = capsys.readouterr().out
-    assert "Stages (documents in -> out" in printed and "fingerprint" in printed
+    assert "Stages (documents and MB in -> out" in printed and "fingerprint" in printed
     # The same output again is refused, then replaced with --overwrite.
     assert main(["--input", str(data_dir / "gutenberg_en" / "*.txt"), "--output", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err

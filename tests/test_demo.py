@@ -71,3 +71,18 @@ def test_charset_and_mojibake_copies_become_exact_duplicates(demo):
         # Kept documents went on to PII redaction, which is deterministic; rejected copies did not.
         assert original["text"] == PiiRedactor().redact(r["text"], original["lang"])[0]
         assert original["url"].split("/")[4:] == r["url"].split("/")[4:]
+
+
+def test_bytes_flow_from_stage_to_stage(demo):
+    _, _, result = demo
+    stages = result.stats["stages"]
+    assert stages[0]["in_bytes"] > stages[-1]["out_bytes"] > 0
+    for before, after in zip(stages, stages[1:]):
+        assert after["in"] == before["out"] and after["in_bytes"] == before["out_bytes"], after["stage"]
+    extract = next(s for s in stages if s["stage"] == "extract")
+    assert extract["out_bytes"] < extract["in_bytes"] / 2  # HTML in, text out
+    assert stages[-1]["out_bytes"] == sum(lang["bytes"] for lang in result.stats["languages"].values())
+    langid = next(s for s in stages if s["stage"] == "langid")
+    identified = result.stats["languages_identified"]
+    assert sum(lang["documents"] for lang in identified.values()) == langid["out"]
+    assert sum(lang["bytes"] for lang in identified.values()) == langid["out_bytes"]

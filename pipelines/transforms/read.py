@@ -80,12 +80,13 @@ class ReadFile(CountingDoFn):
         self.counters.inc("records", source=source)
         if isinstance(item, dict):
             size = len(item["content"]) if "content" in item else len(item["text"].encode("utf-8", "surrogatepass"))
+            self.counters.inc("records_bytes", size, source=source)
             if self.max_doc_bytes and size > self.max_doc_bytes:
                 item.pop("content", None)
                 item.update(text="", content_type=None)
                 item = ctx.reject(item, "too_large", f"{size} bytes > max_doc_bytes={self.max_doc_bytes}")
             else:
-                self.counters.inc("stage_out", stage=STAGE, source=source)
+                self.count_stage("stage_out", STAGE, item)
                 yield item
                 return
         if isinstance(item, Rejected):

@@ -21,7 +21,7 @@ from filters.normalise import normalise_text
 from pipelines.sources.html import charset_from_content_type, html_to_text
 from pipelines.sources.records import Quarantined, Rejected
 from pipelines.sources.sandbox import ExtractionSandbox
-from pipelines.transforms.metrics import CountingDoFn
+from pipelines.transforms.metrics import CountingDoFn, doc_bytes
 
 REJECTS = "rejects"
 QUARANTINE = "quarantine"
@@ -29,6 +29,7 @@ QUARANTINE = "quarantine"
 
 class Stage:
     name = ""
+    counts_languages = False  # language ID: count its output per language (before the quality filters)
 
     def setup(self) -> None:
         pass
@@ -107,6 +108,7 @@ class LanguageId(Stage):
     """
 
     name = "langid"
+    counts_languages = True
 
     def __init__(self, model_path: str | None = None, keep: tuple[str, ...] = (), min_score: float = 0.0):
         self.model_path = model_path
@@ -191,7 +193,7 @@ class StageFn(CountingDoFn):
 
     def process(self, doc):
         name, source = self.stage.name, doc["source"]
-        self.counters.inc("stage_in", stage=name, source=source)
+        self.count_stage("stage_in", name, doc)
         try:
             result = self.stage.apply(dict(doc))  # Beam inputs must not be changed; stages change their copy
         except Exception as exc:  # one bad document must not fail the bundle; a bug fails every one, loudly
@@ -204,7 +206,10 @@ class StageFn(CountingDoFn):
             self.counters.inc("quarantined", stage=name, error=result.error, source=source)
             yield beam.pvalue.TaggedOutput(QUARANTINE, result.row())
         else:
-            self.counters.inc("stage_out", stage=name, source=source)
+            self.count_stage("stage_out", name, result)
+            if self.stage.counts_languages:
+                self.counters.inc("identified", lang=result["lang"], source=source)
+                self.counters.inc("identified_bytes", doc_bytes(result), lang=result["lang"], source=source)
             yield result
 
 
