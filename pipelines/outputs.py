@@ -17,7 +17,8 @@ from schemas import SCHEMAS, check_schema
 
 KINDS = {"documents": "documents/*/part-*.parquet", "rejects": "rejects/*/part-*.parquet",
          "quarantine": "quarantine/part-*.parquet", "dedup_index": "index/part-*.parquet"}
-RUN_ENTRIES = {"documents", "rejects", "quarantine", "index", "stats.json", "manifest.json"}
+RUN_ENTRIES = {"documents", "rejects", "quarantine", "index", "stats.json", "manifest.json",
+               "report", "report.html", "summary.json"}  # the last three: pipelines.report
 
 
 class OutputNotEmpty(RuntimeError):

@@ -1,0 +1,51 @@
+"""python -m pipelines.report RUN_DIR [--tokens DIR] [--train DIR]   -> RUN_DIR/report.html, summary.json
+python -m pipelines.report --compare A_DIR B_DIR                   -> the differences per stage and reason
+
+The token shards and the training run default to RUN_DIR-tokens and RUN_DIR-train when they exist
+(what make demo writes).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pipelines.report.compare import compare
+from pipelines.report.page import render
+from pipelines.report.plots import draw_all
+from pipelines.report.summary import build_summary
+
+PLOTS = "report"  # the folder beside report.html
+
+
+def write_report(run: Path, tokens: Path | None = None, train: Path | None = None) -> Path:
+    tokens = tokens or (run.parent / f"{run.name}-tokens")
+    train = train or (run.parent / f"{run.name}-train")
+    summary = build_summary(run, tokens if tokens.exists() else None, train if train.exists() else None)
+    plots = draw_all(summary, run / PLOTS)
+    (run / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    page = run / "report.html"
+    page.write_text(render(summary, PLOTS, plots), encoding="utf-8")
+    return page
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.report", description=__doc__.split("\n")[0])
+    parser.add_argument("run", nargs="?", help="curation run directory")
+    parser.add_argument("--tokens", help="its token shards (default RUN-tokens if it exists)")
+    parser.add_argument("--train", help="its training run (default RUN-train if it exists)")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="print two runs' differences")
+    args = parser.parse_args(argv)
+    if args.compare:
+        print(compare(Path(args.compare[0]), Path(args.compare[1])))
+        return 0
+    if not args.run:
+        parser.error("give a run directory, or --compare A B")
+    page = write_report(Path(args.run), Path(args.tokens) if args.tokens else None,
+                        Path(args.train) if args.train else None)
+    print(f"report: {page}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
