@@ -111,3 +111,19 @@ def test_compare_prints_the_differences_per_stage_and_reason(web_run, tmp_path):
     (other / "stats.json").write_text(json.dumps(changed))
     diff = compare(web_run, other)
     assert f"{stats['stages'][-1]['stage']} out" in diff and "+1  *" in diff and "1 of" in diff
+
+
+def test_the_report_shows_token_shards_and_training(curated, token_shards, tmp_path):
+    from trainer.config import load_config
+    from trainer.train import train
+
+    settings = ["model.n_layer=1", "model.n_head=2", "model.d_model=32", "data.seq_len=32", "data.global_batch=4",
+                "data.micro_batch=4", "train.max_steps=6", "train.log_every=2", "train.eval_every=3",
+                "train.eval_sequences=4", "train.progress=false", "train.tensorboard=false"]
+    train(load_config(str(REPO / "configs/train/tiny.yaml"), settings), str(token_shards), str(tmp_path / "train"))
+    seen = open_page(write_report(curated, token_shards, tmp_path / "train"), ARTIFACTS / "report-training.png")
+    assert seen["problems"] == [] and seen["broken"] == []
+    summary = json.loads((curated / "summary.json").read_text())
+    assert [e["step"] for e in summary["training"]["evals"]] == [0, 3, 6]
+    assert summary["tokens"]["splits"]["train"]["tokens"] > 0
+    assert "held-out loss" in seen["text"] and "heldout" in seen["text"]
