@@ -96,12 +96,14 @@ def build_model(config: RunConfig, vocab_size: int) -> Transformer:
 @torch.no_grad()
 def evaluate(model, objective: Objective, dataset: SequenceDataset | None, sequences: int, micro_batch: int,
              runtime: distributed.Runtime, autocast) -> dict:
-    """Loss on a fixed set of held-out sequences (the first `sequences` of the held-out order), split
-    over the ranks: perplexity for clm, masked-token loss and accuracy for mlm."""
+    """Loss on a fixed set of held-out sequences (the first `sequences` of the held-out order, rounded
+    up to a multiple of the world size), split evenly over the ranks, since under FSDP every rank must
+    run the same forward passes: perplexity for clm, masked-token loss and accuracy for mlm."""
     if dataset is None or sequences < 1:
         return {}
     model.eval()
-    ids = list(range(runtime.rank, sequences, runtime.world_size))
+    per_rank = math.ceil(sequences / runtime.world_size)
+    ids = list(range(runtime.rank * per_rank, (runtime.rank + 1) * per_rank))
     loss_sum = count = correct = 0.0
     for start in range(0, len(ids), micro_batch):
         batch = torch.utils.data.default_collate([dataset[s] for s in ids[start:start + micro_batch]])
