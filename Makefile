@@ -28,7 +28,7 @@ TRAIN_OUT ?= runs/train
 SET ?=
 
 .PHONY: venv demo demo-curate demo-corpus curate report compare chromium tokenizer tokenize train train-gpu quality-classifier test bench bench-filters \
-        bench-dedup peers-venv clean
+        bench-dedup bench-train peers-venv clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -121,6 +121,10 @@ bench-filters: venv
 # corpus side by side (the peer parts need make peers-venv and the corpus of ../shared/peers/README.md).
 bench-dedup: venv
 	$(PY) bench/dedup.py --data-dir $(DATA_DIR) --peers-python $(PEERS_VENV)/bin/python --peers-dir $(dir $(DATA_DIR))peers
+
+# Trainer speed on CPU beside a plain nanoGPT-style loop, and the loader alone (bench/gpu.sh is the GPU check).
+bench-train: venv
+	$(PY) bench/train_cpu.py --data-dir $(DATA_DIR)
 
 # datatrove and friends in their own venv (../shared/peers), plus what its WarcReader needs.
 peers-venv:
