@@ -12,6 +12,7 @@ steps after compilation and warm-up, and writes them to DIR/gpu.json.
 import argparse
 import hashlib
 import json
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -57,19 +58,24 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--dry-run", action="store_true",
+                        help="a few fp32 steps of small batches without compile: checks the script on a CPU")
     args = parser.parse_args(argv)
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     from trainer.config import load_config
     from trainer.train import train
 
-    data = random_shards(Path("/tmp/gpu-tokens"), 60_000_000)
+    data = random_shards(Path("/tmp/gpu-tokens"), 2_000_000 if args.dry_run else 60_000_000)
     results = {}
     for name, config_file, settings in RUNS:
+        speed = (["data.micro_batch=2", "data.global_batch=2", "train.dtype=fp32", "train.compile=off"]
+                 if args.dry_run else [*settings, "train.dtype=bf16", "train.compile=on"])
         config = load_config(str(REPO / config_file), [
-            *settings, f"train.max_steps={args.steps}", "train.log_every=5", "train.eval_every=0",
-            "train.eval_sequences=0", "train.checkpoint_every=0", "train.progress=false", "train.tensorboard=false",
-            "train.dtype=bf16", "train.compile=on"])
+            *speed, f"train.max_steps={args.steps}", "train.log_every=5", "train.eval_every=0",
+            "train.eval_sequences=0", "train.checkpoint_every=0", "train.progress=false", "train.tensorboard=false"])
         run_dir = Path("/tmp/gpu-runs") / name
+        shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run, not a resume
         train(config, str(data), str(run_dir))
         log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
         intervals = [r for r in log if "tokens_per_s" in r][2:]  # after compilation and warm-up
