@@ -192,7 +192,8 @@ def dedup_params(config: CurateConfig) -> dict:
     threshold = config.dedup_threshold or (1 / bands) ** (1 / rows)
     hasher = MinHasher(config.dedup_num_perm, config.dedup_ngram)
     return {"mode": config.dedup, "num_perm": config.dedup_num_perm, "bands": bands, "rows": rows,
-            "threshold": round(threshold, 4), "verify": config.dedup_verify, "verify_threshold": threshold if config.dedup_verify else None,
+            "threshold": round(threshold, 4), "verify": config.dedup_verify,
+            "verify_threshold": threshold if config.dedup_verify else None,
             "ngram": config.dedup_ngram, "char_ngram": hasher.char_ngram, "seed": hasher.seed,
             "scheme": "datasketch affine32", "shingle_hash": "xxh32 of each unit, combined mod 2**32",
             "band_hash": "xxh3_64 of the band's rows, seeded with the band index",
@@ -232,7 +233,8 @@ def run(argv: list[str] | None = None) -> RunResult:
         "filters": args.filters, "languages": args.languages, "min_lang_score": args.min_lang_score,
         "lid_model": absolute(args.lid_model) if args.lid_model else None, "extractor": args.extractor,
         "extract_timeout_s": args.extract_timeout, "dedup": args.dedup, "shard_bytes": args.shard_bytes,
-        "dedup_threshold": args.dedup_threshold, "dedup_verify": args.dedup_verify, "dedup_num_perm": args.dedup_num_perm,
+        "dedup_threshold": args.dedup_threshold, "dedup_verify": args.dedup_verify,
+        "dedup_num_perm": args.dedup_num_perm,
         "dedup_components": args.dedup_components, "boilerplate_lines": args.boilerplate_lines,
         "dedup_index": absolute(args.dedup_index) if args.dedup_index else None,
         "max_doc_bytes": args.max_doc_bytes, "reshuffle": False if args.no_reshuffle else None,
