@@ -24,6 +24,7 @@
 """
 
 import argparse
+import ast
 import bz2
 import csv
 import gzip
@@ -145,17 +146,17 @@ def clusters_of(docs: list[dict], bands: int, rows: int, num_perm: int, verify: 
     import apache_beam as beam
     from apache_beam.testing import test_pipeline
 
+    from pipelines.transforms.dedup import Decisions
     from pipelines.transforms.near_dedup import NearDedup
 
     rows_in = [{**d, "source": "bench", "lang": "en", "dedup_cluster_size": 1, "signals": {}} for d in docs]
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "clusters.jsonl"
+        out = Path(tmp) / "decisions.txt"
         with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
             kept, rejects, _ = p | beam.Create(rows_in) | NearDedup(MinHasher(num_perm), bands, rows, verify, threshold)
-            ((kept | "K" >> beam.Map(lambda d: (d["id"], d.get("dedup_cluster", d["id"]))),
-              rejects | "R" >> beam.Map(lambda d: (d["id"], d["dedup_cluster"])))
-             | beam.Flatten() | beam.Map(json.dumps) | beam.io.WriteToText(str(out), shard_name_template=""))
-        return dict(json.loads(line) for line in open(out))
+            (kept, rejects) | Decisions() | beam.io.WriteToText(str(out), shard_name_template="")
+        decisions = [ast.literal_eval(line) for line in open(out)]  # WriteToText writes each tuple's repr
+        return {doc_id: keeper for doc_id, keeper, _, _ in decisions}
 
 
 def quality(data: Path) -> dict:

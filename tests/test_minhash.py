@@ -14,6 +14,7 @@ from dedup.components import components_of, large_star, node_id, node_key, small
 from dedup.minhash import (RECALL_WEIGHTS, MinHasher, band_keys, candidate_probability, estimated_jaccard, jaccard,
                            lsh_params, simplify)
 from pipelines.sources.wikipedia import wikitext_to_text
+from pipelines.transforms.dedup import Decisions
 from pipelines.transforms.near_dedup import NearDedup
 
 
@@ -112,10 +113,9 @@ def test_near_dedup_in_beam_clusters_a_chain(mode):
     ids = [d["id"] for d in docs]
     with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
         kept, rejects, _ = p | beam.Create(docs) | NearDedup(MinHasher(), 14, 8, components=mode, max_rounds=12)
-        assert_that(kept | "KeptIds" >> beam.Map(lambda d: (d["id"], d["dedup_cluster_size"])),
-                    equal_to([(ids[0], 24), (ids[24], 1), (ids[25], 1)]), label="kept")
-        assert_that(rejects | "Dups" >> beam.Map(lambda r: (r["id"], r["duplicate_of"], r["reason"])),
-                    equal_to([(i, ids[0], "near_duplicate") for i in ids[1:24]]), label="rejects")
+        assert_that((kept, rejects) | Decisions(), equal_to(
+            [(ids[0], ids[0], 24, None), (ids[24], ids[24], 1, None), (ids[25], ids[25], 1, None)]
+            + [(i, ids[0], 24, "near_duplicate") for i in ids[1:24]]))
 
 
 def test_keeper_is_the_best_scored_member_and_verification_cuts_weak_pairs():
@@ -123,7 +123,7 @@ def test_keeper_is_the_best_scored_member_and_verification_cuts_weak_pairs():
     docs = _docs(texts, scores=[0.2, 0.9, 0.5, 0.5])
     with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
         kept, _, _ = p | beam.Create(docs) | NearDedup(MinHasher(), 14, 8)
-        assert_that(kept | beam.Map(lambda d: d["id"]), equal_to([docs[1]["id"], docs[2]["id"]]))
+        assert_that((kept,) | Decisions(), equal_to([(docs[i]["id"], docs[i]["id"], 2, None) for i in (1, 2)]))
 
 
 @pytest.mark.parametrize("verify", ["exact", "signature"])
@@ -136,7 +136,10 @@ def test_verification_cuts_pairs_below_the_threshold(verify):
     else:
         similarity = estimated_jaccard(hasher.signature(texts[0]), hasher.signature(texts[1]))
     assert 0.7 < similarity < 1.0
-    for threshold, expected in ((similarity, [docs[0]["id"]]), (similarity + 0.005, [d["id"] for d in docs])):
+    ids = [d["id"] for d in docs]
+    together = [(ids[0], ids[0], 2, None), (ids[1], ids[0], 2, "near_duplicate")]
+    apart = [(i, i, 1, None) for i in ids]
+    for threshold, expected in ((similarity, together), (similarity + 0.005, apart)):
         with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
-            kept, _, _ = p | beam.Create(docs) | NearDedup(hasher, 14, 8, verify, threshold)
-            assert_that(kept | beam.Map(lambda d: d["id"]), equal_to(expected))
+            kept, rejects, _ = p | beam.Create(docs) | NearDedup(hasher, 14, 8, verify, threshold)
+            assert_that((kept, rejects) | Decisions(), equal_to(expected))

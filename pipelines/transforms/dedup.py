@@ -78,3 +78,18 @@ class ExactDedup(beam.PTransform):
                | "Join" >> beam.CoGroupByKey()
                | "Decide" >> beam.ParDo(Decide()).with_outputs(REJECTS, main="kept"))
         return out.kept, out[REJECTS]
+
+
+def decision(row: dict) -> tuple:
+    """(id, the kept id of its cluster, the cluster's size, the reject reason or None) of a document
+    that a dedup stage kept or rejected."""
+    return (row["id"], row.get("duplicate_of") or row.get("dedup_cluster") or row["id"],
+            int(row.get("dedup_cluster_size") or 1), row.get("reason"))
+
+
+class Decisions(beam.PTransform):
+    """(kept, rejects) of ExactDedup or NearDedup -> one `decision` tuple per document: what dedup
+    decided, in a form that benchmarks and tests compare and score."""
+
+    def expand(self, pcolls):
+        return pcolls | "Both" >> beam.Flatten() | "Decision" >> beam.Map(decision)
