@@ -107,7 +107,8 @@ test: venv chromium
 
 # Debian's chromium, which the report test drives headless (installed when missing; needs root).
 chromium:
-	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	    || echo "could not install chromium: tests/test_report.py will fail; install Debian's chromium package"
 
 # make peers-venv first to add the side-by-side comparison with datatrove.
 bench: venv
