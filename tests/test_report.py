@@ -83,6 +83,8 @@ def test_the_report_of_a_web_run_loads_cleanly_and_adds_up(web_run):
     removed = {t["reason"]: t["removed"] for fig in summary["signals"].values() for t in fig["thresholds"]}
     quality = next(s for s in stats["stages"] if s["stage"] == "quality")
     assert removed and all(quality["rejected"][reason] >= n for reason, n in removed.items())
+    for fig in summary["signals"].values():  # histograms, not values: summary.json stays small
+        assert sum(fig["counts"]) == fig["documents"] and len(fig["edges"]) == len(fig["counts"]) + 1
     assert summary["dedup"]["sample_clusters"], "no duplicate cluster to show"
     assert "Deduplication" in seen["text"] and "Quality signals" in seen["text"]
 

@@ -51,7 +51,7 @@ def languages(summary: dict, folder: Path, top: int = 12) -> str:
 
 def signal(name: str, figures: dict, folder: Path) -> str:
     fig, ax = plt.subplots(figsize=(4.4, 2.8), dpi=90)
-    ax.hist(figures["values"], bins=40, color="#4c72b0")
+    ax.stairs(figures["counts"], figures["edges"], fill=True, color="#4c72b0")
     for t in figures["thresholds"]:
         try:
             value = float(t["threshold"])

@@ -1,37 +1,33 @@
 """A run's figures, from its own files: stats.json, manifest.json, shards, rejects, token manifest,
-training log. Samples of documents are chosen by id (ids are hashes, so the first ids by sort order
-are an unbiased, repeatable sample)."""
+training log.
+
+Columns are read with pyarrow a file at a time and reduced at once (histograms, counts, the first
+rows by id), so memory follows the largest file, not the run, and summary.json stays small: signals
+are stored as histograms, never as values. Samples of documents are the first ids in sort order (ids
+are hashes, so that is an unbiased sample that a rerun picks again).
+"""
 
 import json
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from schemas.signals import SIGNALS
 
 TEXT_SAMPLE_CHARS = 600
+BINS = 40
 _DETAIL = re.compile(r"^(\w+)=(\S+) ([<>]=?) (\S+)$")  # filters.rules: "signal=value op threshold"
-_QUALITY_ON = ("quality", "boilerplate", "dedup", "near_dedup", "pii")  # stages after the filters ran
+_QUALITY_ON = ["quality", "boilerplate", "dedup", "near_dedup", "pii"]  # stages after the filters ran
 
 
-def _read(paths, columns) -> list[dict]:
-    rows = []
-    for path in paths:
-        table = pq.read_table(path, columns=[c for c in columns if c in pq.read_schema(path).names])
-        rows += table.to_pylist()
-    return rows
-
-
-def _texts(paths, ids: set[str]) -> dict[str, str]:
-    found = {}
-    for path in paths:
-        table = pq.read_table(path, columns=["id", "text"])
-        for doc_id, text in zip(table["id"].to_pylist(), table["text"].to_pylist()):
-            if doc_id in ids:
-                found[doc_id] = text
-    return found
+def _table(path: Path, columns: list[str]) -> pa.Table:
+    names = pq.read_schema(path).names
+    return pq.read_table(path, columns=[c for c in columns if c in names])
 
 
 def _clip(text: str | None) -> str:
@@ -39,62 +35,129 @@ def _clip(text: str | None) -> str:
     return text if len(text) <= TEXT_SAMPLE_CHARS else text[:TEXT_SAMPLE_CHARS] + " [...]"
 
 
-def signal_figures(docs: list[dict], rejects: list[dict], quality_in: int) -> dict:
-    """Per signal: its values over every document the quality filters saw, the thresholds applied
-    (from the rejects' details), and the share of those documents each threshold removed."""
-    seen = [d.get("signals") or {} for d in docs] + [r.get("signals") or {} for r in rejects
-                                                       if r["stage"] in _QUALITY_ON]
-    thresholds: dict = defaultdict(dict)
-    for r in rejects:
-        match = _DETAIL.match(r.get("detail") or "") if r["stage"] == "quality" else None
-        if match:
-            signal, _, op, threshold = match.groups()
-            entry = thresholds[signal].setdefault(r["reason"], {"op": op, "threshold": threshold, "removed": 0})
-            entry["removed"] += 1
-    out = {}
-    for name in SIGNALS:
-        values = [s.get(name) for s in seen if s.get(name) is not None]
-        if not values:
-            continue
-        values = [float(v) for v in values]
-        out[name] = {"meaning": SIGNALS[name][1], "documents": len(values), "values": values,
-                     "thresholds": [{"reason": reason, **t, "share_removed": round(t["removed"] / max(1, quality_in), 4)}
-                                    for reason, t in sorted(thresholds.get(name, {}).items())]}
-    return out
+def _texts(paths, ids: set[str]) -> dict[str, str]:
+    found = {}
+    if not ids:
+        return found
+    wanted = pa.array(sorted(ids))
+    for path in paths:
+        table = _table(path, ["id", "text"])
+        table = table.filter(pc.is_in(table["id"], value_set=wanted))
+        found.update(zip(table["id"].to_pylist(), table["text"].to_pylist()))
+    return found
 
 
-def dedup_figures(docs: list[dict], rejects: list[dict], stages: dict, doc_files, reject_files,
-                  clusters: int) -> dict:
-    sizes = Counter(int(d.get("dedup_cluster_size") or 1) for d in docs)
+def _signal_columns(doc_files, reject_files):
+    """Per file, the signals struct of the documents the quality filters saw (kept, or rejected by
+    the quality stage or a later one)."""
+    for path in doc_files:
+        yield _table(path, ["signals"])["signals"].combine_chunks()
+    for path in reject_files:
+        table = _table(path, ["stage", "signals"])
+        table = table.filter(pc.is_in(table["stage"], value_set=pa.array(_QUALITY_ON)))
+        if table.num_rows:
+            yield table["signals"].combine_chunks()
+
+
+def _values(struct, name: str) -> np.ndarray:
+    if struct.type.get_field_index(name) < 0:  # a run written before this signal existed
+        return np.zeros(0)
+    return pc.drop_null(struct.field(name)).to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def signal_figures(doc_files, reject_files, quality_in: int) -> dict:
+    """Per signal: a histogram of its values over every document the quality filters saw, the
+    thresholds applied (from the rejects' details) and the share of those documents each removed.
+    Two passes over the signal columns: the range, then the counts."""
+    low, high, seen = {}, {}, Counter()
+    for struct in _signal_columns(doc_files, reject_files):
+        for name in SIGNALS:
+            values = _values(struct, name)
+            if len(values):
+                low[name] = min(low.get(name, np.inf), values.min())
+                high[name] = max(high.get(name, -np.inf), values.max())
+                seen[name] += len(values)
+    edges = {name: np.linspace(low[name], high[name] if high[name] > low[name] else low[name] + 1, BINS + 1)
+             for name in seen}
+    counts = {name: np.zeros(BINS, np.int64) for name in seen}
+    for struct in _signal_columns(doc_files, reject_files):
+        for name in seen:
+            counts[name] += np.histogram(_values(struct, name), bins=edges[name])[0]
+    thresholds = defaultdict(dict)
+    for path in reject_files:
+        table = _table(path, ["stage", "reason", "detail"])
+        table = table.filter(pc.equal(table["stage"], "quality"))
+        groups = table.group_by("reason", use_threads=False)  # "first" needs ordered, one-thread grouping
+        for row in groups.aggregate([("detail", "first"), ("reason", "count")]).to_pylist():
+            match = _DETAIL.match(row["detail_first"] or "")
+            if match:
+                signal, _, op, threshold = match.groups()
+                entry = thresholds[signal].setdefault(row["reason"], {"op": op, "threshold": threshold, "removed": 0})
+                entry["removed"] += row["reason_count"]
+    return {name: {"meaning": SIGNALS[name][1], "documents": seen[name], "edges": edges[name].tolist(),
+                   "counts": counts[name].tolist(),
+                   "thresholds": [{"reason": reason, **t, "share_removed": round(t["removed"] / max(1, quality_in), 4)}
+                                  for reason, t in sorted(thresholds.get(name, {}).items())]}
+            for name in SIGNALS if name in seen}
+
+
+def _dedup_rejects(path: Path) -> pa.Table:
+    table = _table(path, ["id", "stage", "duplicate_of"])
+    return table.filter(pc.and_(pc.is_in(table["stage"], value_set=pa.array(["dedup", "near_dedup"])),
+                                pc.is_valid(table["duplicate_of"])))
+
+
+def dedup_figures(doc_files, reject_files, stages: dict, clusters: int) -> dict:
+    sizes = Counter()
+    for path in doc_files:
+        column = _table(path, ["dedup_cluster_size"])["dedup_cluster_size"]
+        for row in pc.value_counts(pc.fill_null(column, 1)).to_pylist():
+            sizes[int(row["values"])] += row["counts"]
+    removed_by_keeper, chosen = Counter(), {}
+    for path in reject_files:
+        table = _dedup_rejects(path)
+        for row in table.group_by(["stage", "duplicate_of"]).aggregate([("id", "count")]).to_pylist():
+            removed_by_keeper[(row["stage"], row["duplicate_of"])] += row["id_count"]
+    # The largest near-duplicate clusters first (exact ones when there are none), ties by kept id.
+    ranked = sorted(removed_by_keeper.items(), key=lambda kv: (kv[0][0] != "near_dedup", -kv[1], kv[0][1]))
+    for (stage, keeper), _ in ranked[:clusters]:
+        chosen[keeper] = []
+    for path in reject_files:
+        table = _dedup_rejects(path)
+        table = table.filter(pc.is_in(table["duplicate_of"], value_set=pa.array(sorted(chosen), pa.string())))
+        for doc_id, keeper in zip(table["id"].to_pylist(), table["duplicate_of"].to_pylist()):
+            chosen[keeper].append(doc_id)
+    shown = [(stage, keeper, [keeper] + sorted(chosen[keeper])[:2], n + 1)
+             for (stage, keeper), n in ranked[:clusters]]
+    wanted = {i for _, _, ids, _ in shown for i in ids}
+    texts = {**_texts(doc_files, wanted), **_texts(reject_files, wanted)}
     entering = stages.get("dedup", {}).get("in", 0)
     removed = {s: sum(stages.get(s, {}).get("rejected", {}).values()) for s in ("dedup", "near_dedup")}
-    members = defaultdict(list)
-    for r in rejects:
-        if r["stage"] in ("near_dedup", "dedup") and r.get("duplicate_of"):
-            members[(r["stage"], r["duplicate_of"])].append(r["id"])
-    # The largest near-duplicate clusters first (exact ones when there are none), ties by keeper id.
-    ranked = sorted(members.items(), key=lambda kv: (kv[0][0] != "near_dedup", -len(kv[1]), kv[0][1]))[:clusters]
-    wanted = {keeper for (_, keeper), _ in ranked} | {m for _, ids in ranked for m in sorted(ids)[:2]}
-    texts = {**_texts(doc_files, wanted), **_texts(reject_files, wanted)}
-    samples = [{"stage": stage, "keeper": keeper, "size": len(ids) + 1,
-                "documents": [{"id": i, "role": "kept" if i == keeper else "removed", "text": _clip(texts.get(i))}
-                              for i in [keeper] + sorted(ids)[:2]]}
-               for (stage, keeper), ids in ranked]
     return {"cluster_sizes": {str(k): v for k, v in sorted(sizes.items())}, "entering": entering,
             "removed": removed, "share_removed": round(sum(removed.values()) / max(1, entering), 4),
-            "sample_clusters": samples}
+            "sample_clusters": [{"stage": stage, "keeper": keeper, "size": size,
+                                 "documents": [{"id": i, "role": "kept" if i == keeper else "removed",
+                                                "text": _clip(texts.get(i))} for i in ids]}
+                                for stage, keeper, ids, size in shown]}
 
 
-def reject_samples(rejects: list[dict], reject_files, per_reason: int) -> list[dict]:
-    by_reason = defaultdict(list)
-    for r in rejects:
-        by_reason[(r["stage"], r["reason"])].append(r)
-    chosen = {key: sorted(rows, key=lambda r: r["id"])[:per_reason] for key, rows in by_reason.items()}
-    texts = _texts(reject_files, {r["id"] for rows in chosen.values() for r in rows})
-    return [{"stage": stage, "reason": reason, "count": len(by_reason[(stage, reason)]),
+def reject_samples(reject_files, per_reason: int) -> list[dict]:
+    """Per (stage, reason): the count and the first `per_reason` rejects by id."""
+    counts, first = Counter(), defaultdict(list)
+    columns = ["id", "source", "url", "stage", "reason", "detail"]
+    for path in reject_files:
+        table = _table(path, columns)
+        for row in table.group_by(["stage", "reason"]).aggregate([("id", "count")]).to_pylist():
+            key = (row["stage"], row["reason"])
+            counts[key] += row["id_count"]
+            rows = table.filter(pc.and_(pc.equal(table["stage"], key[0]), pc.equal(table["reason"], key[1])))
+            rows = rows.sort_by("id").slice(0, per_reason).to_pylist()
+            first[key] = sorted(first[key] + rows, key=lambda r: r["id"])[:per_reason]
+    texts = _texts(reject_files, {r["id"] for rows in first.values() for r in rows})
+    return [{"stage": stage, "reason": reason, "count": counts[(stage, reason)],
              "samples": [{"id": r["id"], "source": r.get("source"), "url": r.get("url"), "detail": r.get("detail"),
-                          "text": _clip(texts.get(r["id"]))} for r in rows]}
-            for (stage, reason), rows in sorted(chosen.items())]
+                          "text": _clip(texts.get(r["id"]))} for r in first[(stage, reason)]]}
+            for stage, reason in sorted(first)]
 
 
 def token_figures(tokens: Path | None) -> dict | None:
@@ -124,8 +187,6 @@ def build_summary(run: Path, tokens: Path | None = None, train: Path | None = No
     manifest = json.loads((run / "manifest.json").read_text())
     doc_files = sorted(run.glob("documents/*/*.parquet"))
     reject_files = sorted(run.glob("rejects/*/*.parquet"))
-    docs = _read(doc_files, ["id", "signals", "dedup_cluster_size"])
-    rejects = _read(reject_files, ["id", "source", "url", "stage", "reason", "detail", "signals", "duplicate_of"])
     stages = {s["stage"]: s for s in stats["stages"]}
     return {
         "run": str(run),
@@ -135,9 +196,9 @@ def build_summary(run: Path, tokens: Path | None = None, train: Path | None = No
         "sources": stats["sources"],
         "stages": stats["stages"],
         "languages": {"identified": stats.get("languages_identified", {}), "kept": stats["languages"]},
-        "signals": signal_figures(docs, rejects, stages.get("quality", {}).get("in", 0)),
-        "dedup": dedup_figures(docs, rejects, stages, doc_files, reject_files, clusters),
-        "rejects": reject_samples(rejects, reject_files, per_reason),
+        "signals": signal_figures(doc_files, reject_files, stages.get("quality", {}).get("in", 0)),
+        "dedup": dedup_figures(doc_files, reject_files, stages, clusters),
+        "rejects": reject_samples(reject_files, per_reason),
         "shards": [{k: f[k] for k in ("path", "kind", "rows", "bytes")} for f in manifest["files"]],
         "tokens": token_figures(tokens),
         "training": training_figures(train),
