@@ -9,8 +9,9 @@ STAGES = ("read", "extract", "normalise", "langid", "quality", "boilerplate", "d
 def build_stats(counters: list[tuple[str, dict, int]], stages_run: tuple[str, ...] = STAGES) -> dict:
     """Counts per source, per stage of `stages_run` (in pipeline order) and per language."""
     sources: dict = defaultdict(lambda: defaultdict(int))
-    stages: dict = {s: {"in": 0, "out": 0, "in_bytes": 0, "out_bytes": 0, "rejected": defaultdict(int),
+    stages: dict = {s: {"in": 0, "out": 0, "out_bytes": 0, "rejected": defaultdict(int),
                         "quarantined": defaultdict(int)} for s in stages_run}
+    records_bytes = 0
     languages: dict = defaultdict(lambda: {"documents": 0, "bytes": 0})
     identified: dict = defaultdict(lambda: {"documents": 0, "bytes": 0})
     unconverged = 0
@@ -20,9 +21,9 @@ def build_stats(counters: list[tuple[str, dict, int]], stages_run: tuple[str, ..
             sources[source]["records"] += value
             stages["read"]["in"] += value
         elif event == "records_bytes":
-            stages["read"]["in_bytes"] += value
-        elif event in ("stage_in_bytes", "stage_out_bytes"):
-            stages[stage][event.replace("stage_", "")] += value
+            records_bytes += value
+        elif event == "stage_out_bytes":
+            stages[stage]["out_bytes"] += value
         elif event in ("identified", "identified_bytes"):
             identified[labels["lang"]]["documents" if event == "identified" else "bytes"] += value
         elif event == "files":
@@ -44,6 +45,11 @@ def build_stats(counters: list[tuple[str, dict, int]], stages_run: tuple[str, ..
             languages[labels["lang"]]["bytes"] += value
         elif event == "cc_unconverged":
             unconverged += value
+    # Stages form a chain: what enters one is what left the one before (the read stage: what the
+    # readers produced), so the bytes in are not counted twice.
+    bytes_in = records_bytes
+    for counts in stages.values():
+        counts["in_bytes"], bytes_in = bytes_in, counts["out_bytes"]
     for counts in sources.values():
         for key in ("files", "records", "kept", "rejected", "quarantined"):
             counts.setdefault(key, 0)

@@ -77,8 +77,10 @@ def test_bytes_flow_from_stage_to_stage(demo):
     _, _, result = demo
     stages = result.stats["stages"]
     assert stages[0]["in_bytes"] > stages[-1]["out_bytes"] > 0
-    for before, after in zip(stages, stages[1:]):
-        assert after["in"] == before["out"] and after["in_bytes"] == before["out_bytes"], after["stage"]
+    for before, after in zip(stages, stages[1:]):  # bytes in are derived from this chain; check it holds
+        assert after["in"] == before["out"], after["stage"]
+    normalise = next(s for s in stages if s["stage"] == "normalise")
+    assert 0 < normalise["out_bytes"] <= normalise["in_bytes"]  # whitespace and mojibake fixes shrink text
     extract = next(s for s in stages if s["stage"] == "extract")
     assert extract["out_bytes"] < extract["in_bytes"] / 2  # HTML in, text out
     assert stages[-1]["out_bytes"] == sum(lang["bytes"] for lang in result.stats["languages"].values())

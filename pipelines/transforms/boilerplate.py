@@ -20,7 +20,7 @@ class _Strip(CountingDoFn):
     def process(self, doc, common):
         doc = dict(doc)
         source = doc["source"]
-        self.count_stage("stage_in", STAGE, doc)
+        self.counters.inc("stage_in", stage=STAGE, source=doc["source"])
         text, removed = strip_lines(doc["text"], common)
         doc["signals"] = {**(doc.get("signals") or {}), "boilerplate_lines": removed}
         if removed:
@@ -30,7 +30,7 @@ class _Strip(CountingDoFn):
             yield beam.pvalue.TaggedOutput(REJECTS, Rejected(
                 doc, STAGE, "only_boilerplate", f"all {removed} lines are common to many documents").row())
             return
-        self.count_stage("stage_out", STAGE, doc)
+        self.count_out(STAGE, doc)
         yield doc
 
 

@@ -42,13 +42,13 @@ class Decide(CountingDoFn):
         for doc in grouped["docs"]:
             doc = dict(doc)
             source = doc["source"]
-            self.count_stage("stage_in", STAGE, doc)
+            self.counters.inc("stage_in", stage=STAGE, source=doc["source"])
             if cluster is None:
                 doc["dedup_cluster"], doc["dedup_cluster_size"] = doc["id"], 1
             else:
                 doc["dedup_cluster"], doc["dedup_cluster_size"] = cluster.keep_id, cluster.size
             if cluster is None or doc["id"] == cluster.keep_id:
-                self.count_stage("stage_out", STAGE, doc)
+                self.count_out(STAGE, doc)
                 yield doc
             else:
                 self.counters.inc("rejected", stage=STAGE, reason="exact_duplicate", source=source)

@@ -7,7 +7,9 @@ driver can rebuild every count after the run (DESIGN.md: each drop reason is a c
   files        source                 input files opened
   stage_in     stage, source          documents entering a stage
   stage_out    stage, source          documents leaving it
-  stage_in_bytes, stage_out_bytes     their UTF-8 text bytes (raw bytes before extraction)
+  stage_out_bytes  stage, source      their UTF-8 text bytes (raw bytes before extraction); the bytes
+                                      into a stage are those out of the one before (pipelines.accounting)
+  records_bytes  source               bytes of the documents the readers produced (into the read stage)
   identified   lang, source           documents leaving language ID, before the quality filters
   identified_bytes  lang, source      their text bytes
   rejected     stage, reason, source  documents a stage dropped (one rejects row each)
@@ -55,19 +57,21 @@ class Counters:
 
 
 def doc_bytes(doc: dict) -> int:
-    """A document's size: its raw content before extraction, else its UTF-8 text."""
+    """A document's size: its raw content before extraction, else its UTF-8 text (ASCII text is
+    measured without encoding it: str.isascii is a flag lookup)."""
     if doc.get("content") is not None:
         return len(doc["content"])
-    return len((doc.get("text") or "").encode("utf-8", "surrogatepass"))
+    text = doc.get("text") or ""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 class CountingDoFn(beam.DoFn):
     """A DoFn with `self.counters`, flushed at the end of every bundle."""
 
-    def count_stage(self, event: str, stage: str, doc: dict) -> None:
-        """`stage_in` or `stage_out` of a document, with its bytes."""
-        self.counters.inc(event, stage=stage, source=doc["source"])
-        self.counters.inc(f"{event}_bytes", doc_bytes(doc), stage=stage, source=doc["source"])
+    def count_out(self, stage: str, doc: dict) -> None:
+        """A document leaving a stage, with its bytes (measured once per stage, on the way out)."""
+        self.counters.inc("stage_out", stage=stage, source=doc["source"])
+        self.counters.inc("stage_out_bytes", doc_bytes(doc), stage=stage, source=doc["source"])
 
     def setup(self):
         self.counters = Counters()

@@ -126,9 +126,9 @@ class _Decide(CountingDoFn):
         for doc in grouped["doc"]:
             doc = dict(doc)
             source = doc["source"]
-            self.count_stage("stage_in", STAGE, doc)
+            self.counters.inc("stage_in", stage=STAGE, source=doc["source"])
             if not clusters:
-                self.count_stage("stage_out", STAGE, doc)
+                self.count_out(STAGE, doc)
                 yield doc
                 continue
             root, size = clusters[0]
@@ -139,7 +139,7 @@ class _Decide(CountingDoFn):
                 yield beam.pvalue.TaggedOutput(REJECTS, Rejected(
                     doc, STAGE, "in_index", f"near-duplicate of indexed document {keeper}", duplicate_of=keeper).row())
             elif keeper == doc["id"]:
-                self.count_stage("stage_out", STAGE, doc)
+                self.count_out(STAGE, doc)
                 yield doc
             else:
                 self.counters.inc("rejected", stage=STAGE, reason="near_duplicate", source=source)

@@ -86,7 +86,7 @@ class ReadFile(CountingDoFn):
                 item.update(text="", content_type=None)
                 item = ctx.reject(item, "too_large", f"{size} bytes > max_doc_bytes={self.max_doc_bytes}")
             else:
-                self.count_stage("stage_out", STAGE, item)
+                self.count_out(STAGE, item)
                 yield item
                 return
         if isinstance(item, Rejected):

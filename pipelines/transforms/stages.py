@@ -193,7 +193,7 @@ class StageFn(CountingDoFn):
 
     def process(self, doc):
         name, source = self.stage.name, doc["source"]
-        self.count_stage("stage_in", name, doc)
+        self.counters.inc("stage_in", stage=name, source=doc["source"])
         try:
             result = self.stage.apply(dict(doc))  # Beam inputs must not be changed; stages change their copy
         except Exception as exc:  # one bad document must not fail the bundle; a bug fails every one, loudly
@@ -206,7 +206,7 @@ class StageFn(CountingDoFn):
             self.counters.inc("quarantined", stage=name, error=result.error, source=source)
             yield beam.pvalue.TaggedOutput(QUARANTINE, result.row())
         else:
-            self.count_stage("stage_out", name, result)
+            self.count_out(name, result)
             if self.stage.counts_languages:
                 self.counters.inc("identified", lang=result["lang"], source=source)
                 self.counters.inc("identified_bytes", doc_bytes(result), lang=result["lang"], source=source)
