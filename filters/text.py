@@ -24,30 +24,32 @@ TERMINAL_PUNCTUATION = frozenset(chr(c) for c in range(0x110000) if _STERM.match
 PUNCTUATION_SET = PUNCTUATION | TERMINAL_PUNCTUATION
 
 
-_SYMBOL_WORDS: dict[str, bool] = {}
+def _remembered(predicate):
+    """`predicate` of a token, remembered per token (a bounded cache, cleared past a million tokens)."""
+    cache: dict[str, bool] = {}
+
+    def remembered(word: str) -> bool:
+        flag = cache.get(word)
+        if flag is None:
+            if len(cache) > 1_000_000:
+                cache.clear()
+            flag = cache[word] = predicate(word)
+        return flag
+
+    remembered.__doc__ = predicate.__doc__
+    return remembered
 
 
+@_remembered
 def is_symbol_word(word: str) -> bool:
     """A token made only of punctuation (datatrove's non-word test); remembered per token."""
-    flag = _SYMBOL_WORDS.get(word)
-    if flag is None:
-        if len(_SYMBOL_WORDS) > 1_000_000:
-            _SYMBOL_WORDS.clear()
-        flag = _SYMBOL_WORDS[word] = all(ch in PUNCTUATION_SET for ch in word)
-    return flag
+    return all(ch in PUNCTUATION_SET for ch in word)
 
 
-_ALPHA_WORDS: dict[str, bool] = {}
-
-
+@_remembered
 def has_alpha(word: str) -> bool:
     """Does the token hold an alphabetic character (str.isalpha)? Remembered per token."""
-    flag = _ALPHA_WORDS.get(word)
-    if flag is None:
-        if len(_ALPHA_WORDS) > 1_000_000:
-            _ALPHA_WORDS.clear()
-        flag = _ALPHA_WORDS[word] = any(ch.isalpha() for ch in word)
-    return flag
+    return any(ch.isalpha() for ch in word)
 
 
 def split_paragraphs(text: str) -> list[str]:

@@ -17,7 +17,7 @@ Recipe (every key but `sources` is optional; the defaults are the dataclass's):
 import os
 import posixpath
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 
 import yaml
 

@@ -12,7 +12,6 @@ not empty when a held-out share was asked for.
 
 import argparse
 import datetime
-import hashlib
 import json
 import sys
 import time
@@ -97,11 +96,9 @@ def check(kept: int, counted: dict, splits: dict, heldout_fraction: float) -> li
 
 
 def fingerprint(tokenizer_fingerprint: str, splits: dict) -> str:
-    digest = hashlib.sha256(tokenizer_fingerprint.encode())
-    for split in SPLITS:
-        for f in splits[split]["files"]:
-            digest.update(f"{f['path']}\0{f['sha256']}\n".encode())
-    return digest.hexdigest()
+    """The run's (outputs.fingerprint over every file), with the tokenizer as one more entry."""
+    files = [f for split in SPLITS for f in splits[split]["files"]]
+    return outputs.fingerprint(files + [{"path": "tokenizer.json", "sha256": tokenizer_fingerprint}])
 
 
 def run(argv: list[str] | None = None) -> dict:
