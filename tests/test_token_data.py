@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-from trainer.data import (LoaderStateMismatch, Mixture, PretrainLoader, SequenceDataset, TokenShards,
-                          permutation, rank_sequences)
+from trainer.data.loader import LoaderStateMismatch, PretrainLoader, SequenceDataset
+from trainer.data.order import Mixture, permutation, rank_sequences
+from trainer.data.shards import TokenShards
 
 SPECIALS = ["<|endoftext|>", "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 SEQ_LEN = 63  # window 64

@@ -23,13 +23,15 @@ import pyarrow.parquet as pq
 import xxhash
 from pyarrow import fs as pafs
 
+from trainer.data.shards import filesystem as shard_filesystem
+
 SPECIAL_TOKENS = ["<|endoftext|>", "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 KINDS = ("bpe", "wordpiece")
 
 
 def document_files(run_dir: str) -> tuple[pafs.FileSystem, list[str]]:
     """The kept-document shards of a curation run (local path or object-store URI), sorted."""
-    filesystem, root = pafs.FileSystem.from_uri(run_dir if "://" in run_dir else str(Path(run_dir).resolve()))
+    filesystem, root = shard_filesystem(run_dir)
     infos = filesystem.get_file_info(pafs.FileSelector(f"{root}/documents", recursive=True))
     files = sorted(i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(".parquet"))
     if not files:

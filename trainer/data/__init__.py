@@ -3,11 +3,7 @@
 shards.py  the manifest, the per-document index and reading tokens (pyarrow, local or object store)
 order.py   the pure order: per-epoch shuffle, packing, mixture, rank slices (numpy only)
 loader.py  the torch Dataset (global sequence id -> tokens), per-rank sampler, loader with resume state
+
+Import the modules themselves: this package imports nothing, so the curation side (pipelines.tokenize,
+trainer.tokenizer) can use shards.py without torch.
 """
-
-from trainer.data.loader import LoaderStateMismatch, PretrainLoader, RankSampler, SequenceDataset
-from trainer.data.order import Located, Mixture, PackedStream, SequenceOrder, permutation, rank_sequences
-from trainer.data.shards import TokenShards
-
-__all__ = ["LoaderStateMismatch", "Located", "Mixture", "PackedStream", "PretrainLoader", "RankSampler",
-           "SequenceDataset", "SequenceOrder", "TokenShards", "permutation", "rank_sequences"]
