@@ -33,6 +33,7 @@ import uuid
 import warnings
 from pathlib import Path
 
+import ftfy.bad_codecs  # noqa: F401  registers sloppy-windows-1252
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -44,11 +45,15 @@ BASE = "https://docs.python.local/3/"
 DATE = "2026-01-01T00:00:00Z"
 # Modules whose import has side effects (a browser, a GUI, printing) or that are platform-specific.
 _SKIP = {"antigravity", "this", "idlelib", "turtle", "turtledemo", "tkinter", "msvcrt", "winreg", "winsound",
-         "nt", "_winapi", "ensurepip", "venv", "lib2to3", "pydoc_data", "test", "xxsubtype", "__hello__",
+         "nt", "_winapi", "ensurepip", "venv", "distutils", "lib2to3", "pydoc_data", "test", "xxsubtype", "__hello__",
          "__phello__", "sre_compile", "sre_constants", "sre_parse", "nturl2path", "msilib", "_msi"}
 
 
 def _stdlib_modules() -> list:
+    """The standard library's modules as this Python ships them. A name that an installed package
+    shadows (setuptools' `distutils`) is left out: its page would depend on what the venv holds and
+    name the venv's path."""
+    stdlib = os.path.dirname(os.__file__) + os.sep
     modules = []
     for name in sorted(sys.stdlib_module_names):
         if name.startswith("_") or name in _SKIP:
@@ -56,9 +61,11 @@ def _stdlib_modules() -> list:
         try:
             with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter("ignore")
-                modules.append(importlib.import_module(name))
+                module = importlib.import_module(name)
         except Exception:  # not built on this platform
             continue
+        if getattr(module, "__file__", None) is None or module.__file__.startswith(stdlib):
+            modules.append(module)
     return modules
 
 
@@ -95,6 +102,7 @@ def module_pages() -> list[tuple[str, str]]:
         # pydoc links source files by absolute path and prints default values with their memory
         # address; keep pages independent of where Python lives and of the process.
         page = page.replace(os.path.dirname(os.__file__), "/usr/lib/python3")
+        page = page.replace(sys.executable, "/usr/bin/python3").replace(sys.prefix, "/usr")  # defaults
         page = _ADDRESS.sub(" at 0x0", page)
         page = _ENVIRON.sub("os.environ", page)
         pages.append((f"{BASE}library/{module.__name__}.html", page))
@@ -148,7 +156,9 @@ def build(output: Path) -> dict:
                       "text/html; charset=iso-8859-1")
         mojibake = [(u, p) for u, p in pages if not p.isascii()][:10]
         for url, page in mojibake:
-            broken = page.encode("utf-8").decode("cp1252", errors="ignore")
+            # ftfy's sloppy cp1252 keeps the five bytes cp1252 leaves undefined, as browsers do, so
+            # every byte survives and the repair is exact.
+            broken = page.encode("utf-8").decode("sloppy-windows-1252")
             _response(writer, url.replace("/3/", "/3-mojibake/"), broken.encode("utf-8"))
         near = rng.sample(pages, k=len(pages) // 10)
         for url, page in near:

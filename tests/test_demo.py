@@ -43,6 +43,8 @@ def test_corpus_is_deterministic_and_leaks_nothing(tmp_path, demo):
 
     text = gzip.decompress(again)
     assert b"zebra-canary" not in text and str(tmp_path).encode() not in text
+    # Nor where the repository or its venv lives (record offsets, and so ids, would follow them).
+    assert str(REPO).encode() not in text and sys.prefix.encode() not in text
     assert counts["topics"] > 50 and counts["modules"] > 100 and counts["sha256"] == hashlib.sha256(again).hexdigest()
 
 
@@ -52,20 +54,27 @@ def test_every_stage_acts(demo):
     stages = {s["stage"]: s for s in result.stats["stages"]}
     for name in ("read", "extract", "langid", "quality", "dedup"):
         assert sum(stages[name]["rejected"].values()) + sum(stages[name]["quarantined"].values()) > 0, name
-    assert stages["read"]["quarantined"] == {"MalformedRecord": 1}  # the cut-off copy of the crawl
+    # The cut-off copy of the crawl: one record quarantined, cut in its gzip member or in its headers.
+    quarantined = stages["read"]["quarantined"]
+    assert sum(quarantined.values()) == 1 and set(quarantined) <= {"TruncatedRecord", "MalformedRecord"}
     assert {"http_status", "unsupported_content_type"} <= set(stages["read"]["rejected"])
     assert result.stats["totals"]["kept"] > 200
 
 
 def test_charset_and_mojibake_copies_become_exact_duplicates(demo):
-    _, _, result = demo
+    _, counts, result = demo
     out = result.config.output
     kept = {d["id"]: d for d in read_rows(out, "documents")}
     dups = [r for r in read_rows(out, "rejects") if r["reason"] == "exact_duplicate"]
-    by_variant = Counter(r["url"].split("/")[3] for r in dups)
     # Latin-1 pages (decoded by their declared charset) and mojibake pages (repaired by ftfy)
-    # normalise to the same text as the originals.
-    assert by_variant["3-latin1"] > 0 and by_variant["3-mojibake"] > 0 and by_variant["3"] > 0
+    # normalise to the same text as the originals, so each joins its original's exact cluster;
+    # which member is kept depends on record offsets, so count variants over whole clusters.
+    clusters = {}
+    for r in dups:
+        clusters.setdefault(r["duplicate_of"], [kept[r["duplicate_of"]]["url"]]).append(r["url"])
+    variants = Counter(v for urls in clusters.values() for v in {u.split("/")[3] for u in urls})
+    assert variants["3-latin1"] >= counts["latin1"] // 2 and variants["3-mojibake"] >= counts["mojibake"] // 2
+    assert variants["3"] == len(clusters)  # every cluster holds its original
     for r in dups:
         original = kept[r["duplicate_of"]]
         # Kept documents went on to PII redaction, which is deterministic; rejected copies did not.
