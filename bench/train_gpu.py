@@ -6,7 +6,8 @@ Token shards of uniformly random ids (throughput does not depend on what the tok
 own speed is measured by bench/train_cpu.py) in the trainer's format, then `trainer.train` with
 configs/train/gpt2-124m.yaml and bert-base.yaml (bf16 autocast, torch.compile), no gradient
 accumulation, evaluation and checkpoints off. Prints the median tokens per second and MFU over the
-steps after compilation and warm-up, and writes them to DIR/gpu.json.
+steps after compilation and warm-up. DIR/gpu.json is rewritten after every run, a failed run is
+recorded with its traceback and the next one still runs, and each run's log.jsonl is copied to DIR.
 """
 
 import argparse
@@ -15,6 +16,7 @@ import json
 import shutil
 import statistics
 import sys
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,10 @@ from trainer.tokenizer import SPECIAL_TOKENS  # noqa: E402
 
 VOCAB = 50257
 RUNS = [("gpt2-124m", "configs/train/gpt2-124m.yaml", ["data.micro_batch=32", "data.global_batch=32"]),
-        ("bert-base", "configs/train/bert-base.yaml", ["data.micro_batch=64", "data.global_batch=64"])]
+        ("bert-base", "configs/train/bert-base.yaml", ["data.micro_batch=64", "data.global_batch=64"]),
+        # What document masking costs: SDPA with a dense boolean mask instead of the causal flash kernel.
+        ("gpt2-124m-document-masking", "configs/train/gpt2-124m.yaml",
+         ["data.micro_batch=32", "data.global_batch=32", "data.document_masking=true"])]
 
 
 def random_shards(out: Path, tokens: int) -> Path:
@@ -73,18 +78,31 @@ def main(argv=None) -> int:
                  if args.dry_run else [*settings, "train.dtype=bf16", "train.compile=on"])
         config = load_config(str(REPO / config_file), [
             *speed, f"train.max_steps={args.steps}", "train.log_every=5", "train.eval_every=0",
-            "train.eval_sequences=0", "train.checkpoint_every=0", "train.progress=false", "train.tensorboard=false"])
+            "train.eval_sequences=0", "train.checkpoint_every=0", "train.save_final=false",
+            "train.progress=false", "train.tensorboard=false"])
         run_dir = Path("/tmp/gpu-runs") / name
         shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run, not a resume
-        train(config, str(data), str(run_dir))
-        log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-        intervals = [r for r in log if "tokens_per_s" in r][2:]  # after compilation and warm-up
-        results[name] = {"tokens_per_s": statistics.median(r["tokens_per_s"] for r in intervals),
-                         "mfu": statistics.median(r["mfu"] for r in intervals) if "mfu" in intervals[0] else None,
-                         "config": log[0]}
-        print(f"{name}: {results[name]['tokens_per_s']:,.0f} tokens/s, MFU {results[name]['mfu']}")
-    (out / "gpu.json").write_text(json.dumps(results, indent=1, default=str))
-    return 0
+        try:
+            train(config, str(data), str(run_dir))
+            results[name] = summarise(run_dir / "log.jsonl")
+            print(f"{name}: {results[name]['tokens_per_s']:,.0f} tokens/s, MFU {results[name]['mfu']}", flush=True)
+        except Exception:
+            results[name] = {"error": traceback.format_exc()}
+            print(f"{name} failed:\n{results[name]['error']}", flush=True)
+        if (run_dir / "log.jsonl").exists():
+            shutil.copyfile(run_dir / "log.jsonl", out / f"{name}.log.jsonl")
+        (out / "gpu.json").write_text(json.dumps(results, indent=1, default=str))
+    return 1 if any("error" in r for r in results.values()) else 0
+
+
+def summarise(log_file: Path) -> dict:
+    """Median tokens/s and MFU over the logged intervals after the first two (compilation, warm-up)."""
+    log = [json.loads(line) for line in log_file.read_text().splitlines()]
+    logged = [r for r in log if "tokens_per_s" in r]
+    intervals = logged[2:] or logged[-1:]
+    mfu = [r["mfu"] for r in intervals if r.get("mfu") is not None]
+    return {"tokens_per_s": statistics.median(r["tokens_per_s"] for r in intervals),
+            "mfu": statistics.median(mfu) if mfu else None, "intervals": len(intervals), "config": log[0]}
 
 
 if __name__ == "__main__":

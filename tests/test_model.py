@@ -179,6 +179,17 @@ def test_flops_per_token_by_hand():
         6 * (7520 - head) + 6 * head * 0.15 + attention)
 
 
+def test_peak_flops_by_device_name():
+    from trainer.metrics import device_peak_flops
+
+    assert device_peak_flops("NVIDIA H200", "bf16") == device_peak_flops("NVIDIA H100 80GB HBM3", "bf16") == 989.4e12
+    assert device_peak_flops("NVIDIA H200 NVL", "bf16") == device_peak_flops("NVIDIA H100 NVL", "bf16") == 835.5e12
+    assert device_peak_flops("NVIDIA H100 PCIe", "bf16") == 756e12
+    assert device_peak_flops("NVIDIA A100-SXM4-80GB", "bf16") == 312e12
+    # No MFU rather than a wrong one: an unknown device, or fp32.
+    assert device_peak_flops("NVIDIA L4", "bf16") is None and device_peak_flops("NVIDIA H200", "fp32") is None
+
+
 def test_gpt2_init_scales_residual_projections():
     model = build(d_model=128, n_layer=8, n_head=4)
     scaled = 0.02 / math.sqrt(2 * 8)

@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from trainer.config import load_config
 from trainer.sample import fill_mask, generate, load
-from trainer.train import train
+from trainer.distributed import Runtime
+from trainer.model import ModelConfig, Transformer
+from trainer.train import accumulate_gradients, loss_scale, train
 
 REPO = Path(__file__).resolve().parent.parent
 # A model small enough for CI; 2 ranks x micro-batch 4 = the global batch of 8.
@@ -72,13 +75,45 @@ def test_a_changed_configuration_does_not_resume(tmp):
 
 
 def test_resume_is_bit_exact(tmp):
-    base = ["train.max_steps=10", "train.log_every=1", "train.eval_every=0", "train.checkpoint_every=0"]
+    # With dropout, so the random stream must also continue exactly across the resume.
+    base = ["train.max_steps=10", "train.log_every=1", "train.eval_every=0", "train.checkpoint_every=0",
+            "model.dropout=0.1"]
     _, whole = run(tmp, "whole", *base)
     _, first = run(tmp, "split", *base, "train.stop_at=4")
     assert max(steps(first)) == 4 and not (tmp / "split" / "model.safetensors").exists()
     _, split = run(tmp, "split", *base)  # the same --out: resumes from step 4
     _same_losses(steps(split), steps(whole))
     assert (tmp / "split" / "model.safetensors").read_bytes() == (tmp / "whole" / "model.safetensors").read_bytes()
+
+
+def test_uneven_micro_batches_give_the_gradient_of_the_global_mean():
+    """Micro-batches holding 3 and 32 masked tokens: accumulated, the gradient is that of the mean over
+    all 35 (a mean per micro-batch would weigh each of the 3 tokens about 11 times as much)."""
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=100, arch="encoder", n_layer=1, n_head=2, d_model=32, max_seq_len=16))
+    ids, targets = torch.randint(6, 100, (4, 16)), torch.randint(6, 100, (4, 16))
+    few, many = torch.tensor([1, 17, 20]), torch.arange(32)  # flat positions b * 16 + t in each micro-batch
+    micro = [{"input_ids": ids[:2], "targets": targets[:2], "mlm_positions": few},
+             {"input_ids": ids[2:], "targets": targets[2:], "mlm_positions": many}]
+    loss_sum = accumulate_gradients(model, micro, loss_scale(35, Runtime(0, 1, 0, torch.device("cpu"))))
+    accumulated = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    whole = model(ids, targets, mlm_positions=torch.cat([few, many + 32]))
+    whole.loss.backward()
+    assert float(loss_sum) / 35 == pytest.approx(float(whole.loss.detach()), rel=1e-6)
+    for got, want in zip(accumulated, (p.grad for p in model.parameters())):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+
+
+def test_mlm_step_is_the_same_however_the_batch_is_split(tmp):
+    base = ["train.max_steps=4", "train.log_every=1", "train.eval_every=0", "train.save_final=false"]
+    _, split = run(tmp, "split", *base, "data.micro_batch=4", config="configs/train/tiny-bert.yaml")
+    _, whole = run(tmp, "whole", *base, "data.micro_batch=8", config="configs/train/tiny-bert.yaml")
+    a, b = steps(split), steps(whole)
+    assert sorted(a) == [1, 2, 3, 4] and not (tmp / "whole" / "checkpoints").exists()
+    for step in a:
+        assert a[step]["batch_digest"] == b[step]["batch_digest"]
+        assert a[step]["loss"] == pytest.approx(b[step]["loss"], rel=1e-6, abs=0), step
 
 
 def _same_losses(a: dict, b: dict) -> bool:

@@ -50,6 +50,7 @@ class TrainConfig:
     eval_sequences: int = 64  # held-out sequences per evaluation (a fixed set)
     checkpoint_every: int = 500  # 0: only at the end
     keep_last: int = 2
+    save_final: bool = True  # checkpoint the last step and export model.safetensors (off for benchmarks)
     dtype: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
     compile: str = "auto"  # auto (on CUDA) | on | off
     distributed: str = "ddp"  # ddp | fsdp (FSDP2 fully_shard per block), under torchrun
@@ -148,7 +149,7 @@ def check(config: RunConfig) -> None:
 def config_hash(config: RunConfig) -> str:
     """Everything that determines the numbers (not logging, progress or checkpoint cadence)."""
     data = config.to_json()
-    for key in ("log_every", "checkpoint_every", "keep_last", "progress", "tensorboard", "stop_at"):
+    for key in ("log_every", "checkpoint_every", "keep_last", "save_final", "progress", "tensorboard", "stop_at"):
         data["train"].pop(key)
     data["data"].pop("workers")  # workers never change what is read
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -33,6 +33,14 @@ class Runtime:
         dist.all_reduce(tensor)
         return tensor.tolist()
 
+    def sum_on_device(self, value: float) -> torch.Tensor | float:
+        """The sum over ranks, left on the device (no host sync); the value itself on one process."""
+        if not self.distributed:
+            return value
+        tensor = torch.tensor(value, dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
+        return tensor
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()

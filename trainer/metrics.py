@@ -21,6 +21,8 @@ def device_peak_flops(device_name: str | None, dtype: str) -> float | None:
         return None
     if "H100" in device_name and "PCIe" in device_name:
         return 756e12
+    if "NVL" in device_name and ("H100" in device_name or "H200" in device_name):
+        return 835.5e12  # the NVL parts run at lower clocks than SXM
     for key, peak in PEAK_BF16.items():
         if key in device_name:
             return peak

@@ -79,7 +79,7 @@ class ModelConfig:
 
 class LMOutput(NamedTuple):
     logits: torch.Tensor  # [B, T, padded vocab], or [M, padded vocab] at the M gathered MLM positions
-    loss: torch.Tensor | None = None  # mean cross-entropy over targets != IGNORE_INDEX
+    loss: torch.Tensor | None = None  # cross-entropy over targets != IGNORE_INDEX (mean, or sum if asked)
     predictions: torch.Tensor | None = None  # gathered MLM only: argmax over the real vocabulary, [M]
     labels: torch.Tensor | None = None  # gathered MLM only: the targets at those positions, [M]
 
@@ -259,13 +259,16 @@ class Transformer(nn.Module):
             x = block(x, mask, is_causal, rope, None if caches is None else caches[i])
         return x if self.final_norm is None else self.final_norm(x)
 
-    def forward(self, input_ids, targets=None, doc_ids=None, mlm_positions=None) -> LMOutput:
+    def forward(self, input_ids, targets=None, doc_ids=None, mlm_positions=None, loss_reduction="mean") -> LMOutput:
         """input_ids, targets, doc_ids: [B, T]. targets[b, t] is the id to predict at position t (the next
         token for the decoder, the original token for the encoder), IGNORE_INDEX where there is none.
 
         mlm_positions (encoder only): the masked positions, as indices into the flattened batch
         (b * T + t, no host sync) or a boolean [B, T]; the head then runs only there and the output
-        carries the gathered logits [M, V], loss, predictions and labels."""
+        carries the gathered logits [M, V], loss, predictions and labels.
+
+        loss_reduction "sum" gives the summed cross-entropy (0 with no targets), for a trainer that divides
+        by the targets of a whole global batch rather than averaging per micro-batch."""
         h = self.hidden_states(input_ids, doc_ids)
         if mlm_positions is None:
             if self.mlm_transform is not None:
@@ -273,7 +276,8 @@ class Transformer(nn.Module):
             logits = self.lm_head(h)
             loss = None
             if targets is not None:
-                loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+                loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX,
+                                       reduction=loss_reduction)
             return LMOutput(logits, loss)
 
         if self.mlm_transform is None:
@@ -285,7 +289,7 @@ class Transformer(nn.Module):
         if targets is None:
             return LMOutput(logits, None, predictions)
         labels = targets.flatten().index_select(0, mlm_positions)
-        loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
+        loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX, reduction=loss_reduction)
         return LMOutput(logits, loss, predictions, labels)
 
     def num_parameters(self, non_embedding: bool = True) -> int:

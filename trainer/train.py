@@ -54,12 +54,14 @@ class Objective:
         self.document_masking, self.rate = config.data.document_masking, config.data.mlm_rate
         self.vocab_size = tokenizer["vocab_size"]
         self.specials = sorted(tokenizer["special_tokens"].values())
-        self.mask_id = tokenizer["special_tokens"]["[MASK]"]
+        # Only MLM needs [MASK]: next-token training runs on any tokenizer with a separator.
+        self.mask_id = tokenizer["special_tokens"]["[MASK]"] if self.kind == "mlm" else None
 
     def window(self, seq_len: int) -> int:
         return seq_len + 1 if self.kind == "clm" else seq_len
 
-    def inputs(self, batch: dict) -> dict:
+    def inputs(self, batch: dict) -> tuple[dict, int]:
+        """(the model's inputs on the device, how many targets they hold), counted on the host."""
         ids, doc_ids = batch["input_ids"], batch["doc_ids"]
         if self.kind == "clm":
             out = {"input_ids": ids[:, :-1], "targets": ids[:, 1:]}
@@ -71,7 +73,8 @@ class Objective:
                    "mlm_positions": torch.from_numpy(positions)}
         if self.document_masking:
             out["doc_ids"] = doc_ids
-        return {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
+        targets = int((out["targets"] != IGNORE_INDEX).sum())
+        return {k: v.to(self.device, non_blocking=True) for k, v in out.items()}, targets
 
     def head_fraction(self) -> float:
         return self.rate if self.kind == "mlm" else 1.0
@@ -85,6 +88,31 @@ def batch_digest(input_ids: torch.Tensor) -> int:
     micro-batches and ranks of a step, it names the step's global batch whatever the world size."""
     rows = input_ids.numpy()
     return sum(xxhash.xxh64_intdigest(row.tobytes()) % _DIGEST_MOD for row in rows) % _DIGEST_MOD
+
+
+def loss_scale(local_targets: int, runtime: distributed.Runtime) -> float | torch.Tensor:
+    """What a micro-batch's summed loss is multiplied by so that the step's gradient is that of the mean
+    over every target of the global batch, however it is split into micro-batches and ranks (MLM's
+    masked counts differ between them): world_size / all the step's targets, since DDP and FSDP
+    average the ranks' gradients. On a device it stays there (no host sync)."""
+    total = runtime.sum_on_device(float(local_targets))
+    if torch.is_tensor(total):
+        return (runtime.world_size / total.clamp(min=1)).float()
+    return 1.0 / max(total, 1.0)
+
+
+def accumulate_gradients(wrapped, micro_batches: list[dict], scale, autocast=nullcontext) -> torch.Tensor:
+    """Forward and backward over one step's micro-batches, each summed loss times `scale`
+    (`loss_scale`); under DDP the gradients are reduced once, after the last. Returns the summed
+    loss, detached and on the device."""
+    loss_sum = 0.0
+    for micro, inputs in enumerate(micro_batches):
+        sync = micro == len(micro_batches) - 1 or not hasattr(wrapped, "no_sync")
+        with (nullcontext() if sync else wrapped.no_sync()), autocast():
+            loss = wrapped(**inputs, loss_reduction="sum").loss
+        (loss * scale).backward()
+        loss_sum = loss_sum + loss.detach()
+    return loss_sum
 
 
 def build_model(config: RunConfig, vocab_size: int) -> Transformer:
@@ -107,15 +135,12 @@ def evaluate(model, objective: Objective, dataset: SequenceDataset | None, seque
     loss_sum = count = correct = 0.0
     for start in range(0, len(ids), micro_batch):
         batch = torch.utils.data.default_collate([dataset[s] for s in ids[start:start + micro_batch]])
-        inputs = objective.inputs(batch)
+        inputs, n = objective.inputs(batch)
         with autocast():
-            out = model(**inputs)
-        if objective.kind == "clm":
-            n = int((inputs["targets"] != IGNORE_INDEX).sum())
-        else:
-            n = int((out.labels != IGNORE_INDEX).sum())
+            out = model(**inputs, loss_reduction="sum")
+        if objective.kind == "mlm":
             correct += float((out.predictions == out.labels).sum())
-        loss_sum += float(out.loss) * n
+        loss_sum += float(out.loss)
         count += n
     loss_sum, count, correct = runtime.all_reduce_sum([loss_sum, count, correct])
     model.train()
@@ -129,7 +154,9 @@ def evaluate(model, objective: Objective, dataset: SequenceDataset | None, seque
 def train(config: RunConfig, data: str, out: str, tokenizer_path: str | None = None) -> dict:
     runtime = distributed.start()
     try:
-        return _train(config, data, Path(out), tokenizer_path, runtime)
+        result = _train(config, data, Path(out), tokenizer_path, runtime)
+        runtime.barrier()  # no rank tears the group down while another still talks to it
+        return result
     finally:
         distributed.stop()
 
@@ -219,16 +246,13 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
         lr = lr_at(step, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss_sum, digest = 0.0, 0
-        for micro in range(accumulation):
-            batch = next(batches)
-            digest += batch_digest(batch["input_ids"])
-            inputs = objective.inputs(batch)
-            sync = micro == accumulation - 1 or not hasattr(wrapped, "no_sync")
-            with (nullcontext() if sync else wrapped.no_sync()), autocast():
-                loss = wrapped(**inputs).loss / accumulation
-            loss.backward()
-            loss_sum += float(loss.detach())
+        micro_batches = [next(batches) for _ in range(accumulation)]
+        digest = sum(batch_digest(b["input_ids"]) for b in micro_batches)
+        prepared = [objective.inputs(b) for b in micro_batches]
+        local_targets = sum(n for _, n in prepared)
+        # On the device; read only when logged, so the host never waits for the GPU.
+        loss_sum = accumulate_gradients(wrapped, [inputs for inputs, _ in prepared],
+                                        loss_scale(local_targets, runtime), autocast)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -238,15 +262,16 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
         if progress:
             progress.update(1)
         if step % t.log_every == 0 or step == stop_at:
-            mean_loss, digest = runtime.all_reduce_sum([loss_sum, float(digest % _DIGEST_MOD)])
-            last = {"step": step, "tokens": tokens_seen, "loss": mean_loss / runtime.world_size,
+            loss_sum, targets, digest = runtime.all_reduce_sum([float(loss_sum), float(local_targets),
+                                                                float(digest % _DIGEST_MOD)])
+            last = {"step": step, "tokens": tokens_seen, "loss": loss_sum / max(targets, 1),
                     "batch_digest": int(digest) % _DIGEST_MOD,
                     "lr": lr, "grad_norm": round(float(grad_norm), 4), **throughput.report(),
                     "elapsed_s": round(time.perf_counter() - started, 2)}
             log.write(last)
         if (t.eval_every and step % t.eval_every == 0) or step == t.max_steps:
             run_eval()
-        if (t.checkpoint_every and step % t.checkpoint_every == 0) or step == stop_at:
+        if (t.checkpoint_every and step % t.checkpoint_every == 0) or (step == stop_at and t.save_final):
             model_state, optim_state = distributed.full_state(model, optimizer)
             if runtime.main:
                 checkpoint.save(out / "checkpoints", step, model_state, optim_state,
@@ -256,7 +281,7 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
             runtime.barrier()
     if progress:
         progress.close()
-    if step == t.max_steps:  # every rank takes part in gathering a sharded model
+    if step == t.max_steps and t.save_final:  # every rank takes part in gathering a sharded model
         model_state = distributed.full_state(model, optimizer)[0] if runtime.distributed else model.state_dict()
         if runtime.main:
             checkpoint.export_safetensors(model_state, out / "model.safetensors",

@@ -104,7 +104,10 @@ class PretrainLoader:
     def __iter__(self) -> Iterator[dict]:
         sampler = RankSampler(self.global_batch, self.world_size, self.rank,
                               self.consumed_sequences // self.global_batch, self.max_steps)
-        batches = DataLoader(self.dataset, batch_size=self.micro_batch, sampler=sampler, **self._loader_args)
+        # Its own generator: DataLoader draws a base seed when iterated, which from the global generator
+        # would shift dropout after a resume (the resumed run makes one more iterator than a whole run).
+        batches = DataLoader(self.dataset, batch_size=self.micro_batch, sampler=sampler,
+                             generator=torch.Generator().manual_seed(0), **self._loader_args)
         for i, batch in enumerate(batches, 1):
             if i % self.accumulation == 0:
                 self.consumed_sequences += self.global_batch
