@@ -29,7 +29,7 @@ from pipelines.config import DEDUP_MODES, ConfigError, CurateConfig, absolute, b
 from pipelines.sources.html import EXTRACTORS
 from dedup.minhash import RECALL_WEIGHTS, MinHasher, lsh_params
 from pipelines.transforms.boilerplate import RemoveBoilerplateLines
-from pipelines.transforms.dedup import ExactDedup
+from pipelines.transforms.dedup import ExactDedup, RepointDuplicates
 from pipelines.transforms.near_dedup import NearDedup
 from pipelines.transforms.metrics import CountingDoFn, query_counters
 from pipelines.transforms.read import ReadSources, match_files
@@ -103,25 +103,31 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
         docs, rejected, quarantined = apply_stage(docs, stage)
         all_rejects.append(rejected)
         all_quarantine.append(quarantined)
-    if config.boilerplate_lines:
-        docs, rejected = docs | "Boilerplate" >> RemoveBoilerplateLines(config.boilerplate_lines)
-        all_rejects.append(rejected)
     if config.dedup in ("exact", "minhash"):
-        docs, rejected = docs | "ExactDedup" >> ExactDedup(config.dedup_fanout)
-        all_rejects.append(rejected)
+        docs, exact_rejected = docs | "ExactDedup" >> ExactDedup(config.dedup_fanout)
     else:
         docs = docs | "NoDedup" >> beam.Map(_own_cluster)
     if config.dedup == "minhash":
         params = dedup_params(config)
         index = index_files(config.dedup_index, params, _index_run(config)) if config.dedup_index else None
+        exact_kept = docs
         docs, rejected, index_rows = docs | "NearDedup" >> NearDedup(
             MinHasher(config.dedup_num_perm, config.dedup_ngram), params["bands"], params["rows"],
             config.dedup_verify, params["verify_threshold"], config.dedup_components, config.dedup_rounds,
             config.dedup_fanout, index_files=index, write_index=bool(config.dedup_index))
         all_rejects.append(rejected)
+        exact_rejected = ((exact_rejected, exact_kept, rejected)
+                          | "RepointDuplicates" >> RepointDuplicates(config.dedup_fanout))
         if config.dedup_index:  # into the run first; the driver adds them to the index if the run succeeds
             index_rows | "WriteIndex" >> WriteShards(config.output, "index", INDEX_SCHEMA, _no_partition, _by_id,
                                                      config.shard_bytes)
+    if config.dedup in ("exact", "minhash"):
+        all_rejects.append(exact_rejected)
+    if config.boilerplate_lines:
+        # After dedup: a line's count is of distinct documents, so a page with N mirrors or near
+        # copies does not make its own lines "common" and lose them all.
+        docs, rejected = docs | "Boilerplate" >> RemoveBoilerplateLines(config.boilerplate_lines)
+        all_rejects.append(rejected)
     if config.pii:
         docs, rejected, quarantined = apply_stage(docs, RedactPii(PiiRedactor()))
         all_rejects.append(rejected)

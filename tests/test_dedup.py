@@ -44,3 +44,29 @@ def test_exact_dedup_with_a_hot_text():
             + [(f"{i:08d}", f"{i:08d}", 2, None) for i in pairs]
             + [(f"{i + 1:08d}", f"{i:08d}", 2, "exact_duplicate") for i in pairs]
             + [(f"{20_000 + i:08d}", f"{20_000 + i:08d}", 1, None) for i in range(300)]))
+
+
+def test_copies_of_a_keeper_that_near_dedup_removes_point_to_the_final_keeper(tmp_path, data_dir):
+    """Three exact copies of a Gutenberg passage and five near copies (a word dropped each): exact dedup
+    keeps one of the three, near dedup may then remove it; its copies must name the document that
+    survived, never a rejected one."""
+    import json
+
+    from conftest import curate, read_rows
+
+    words = (data_dir / "gutenberg_en" / "1342-0.txt").read_text(encoding="utf-8-sig").split()[2000:2400]
+    rng = random.Random(4)  # with these offsets a near copy has the smallest id, so it is the one kept
+    rows = [{"text": " ".join(words), "url": f"https://exact/{i}"} for i in range(3)]
+    for k in range(5):
+        near = list(words)
+        del near[rng.randrange(len(near))]
+        rows.append({"text": " ".join(near), "url": f"https://near/{k}"})
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = curate(tmp_path / "out", [{"name": "j", "glob": str(tmp_path / "in.jsonl")}], filters="none", pii=False)
+    assert result.problems == []
+    (kept,) = read_rows(tmp_path / "out", "documents")
+    rejects = read_rows(tmp_path / "out", "rejects")
+    assert len(rejects) == 7 and {r["duplicate_of"] for r in rejects} == {kept["id"]}
+    assert kept["dedup_cluster_size"] == 8 and kept["url"].startswith("https://near/")
+    repointed = [r for r in rejects if r["reason"] == "exact_duplicate"]
+    assert len(repointed) == 2 and all("itself a near duplicate" in r["detail"] for r in repointed)

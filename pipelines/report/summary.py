@@ -22,7 +22,7 @@ from schemas.signals import SIGNALS
 TEXT_SAMPLE_CHARS = 600
 BINS = 40
 _DETAIL = re.compile(r"^(\w+)=(\S+) ([<>]=?) (\S+)$")  # filters.rules: "signal=value op threshold"
-_QUALITY_ON = ["quality", "boilerplate", "dedup", "near_dedup", "pii"]  # stages after the filters ran
+_QUALITY_ON = ["quality", "dedup", "near_dedup", "boilerplate", "pii"]  # stages after the filters ran
 
 
 def _table(path: Path, columns: list[str]) -> pa.Table:

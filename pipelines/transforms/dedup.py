@@ -93,3 +93,46 @@ class Decisions(beam.PTransform):
 
     def expand(self, pcolls):
         return pcolls | "Both" >> beam.Flatten() | "Decision" >> beam.Map(decision)
+
+
+def _repoint(element):
+    _, grouped = element
+    final = list(grouped["final"])
+    for row in grouped["rejects"]:
+        if final:
+            keeper, size = final[0]
+            row = {**row, "duplicate_of": keeper, "dedup_cluster": keeper, "dedup_cluster_size": size,
+                   "detail": f"{row['detail']}, itself a near duplicate of {keeper}"}
+        yield row
+
+
+def _final_keeper(element):
+    doc_id, grouped = element
+    later = list(grouped["later"])
+    if later and list(grouped["keeper"]):
+        yield doc_id, later[0]
+
+
+class RepointDuplicates(beam.PTransform):
+    """(exact rejects, documents kept by exact dedup, near dedup's rejects) -> the exact rejects, where
+    each `duplicate_of` names the document kept in the end: when near dedup (or an index) removes an
+    exact cluster's keeper, its copies point to the near cluster's keeper instead. Only keepers with
+    copies are looked up, and the join back is salted like ExactDedup's, so no giant group forms."""
+
+    def __init__(self, fanout: int = 16):
+        super().__init__()
+        self.fanout = fanout
+
+    def expand(self, pcolls):
+        exact_rejects, exact_kept, later_rejects = pcolls
+        fanout = self.fanout
+        keepers = (exact_kept | "WithCopies" >> beam.Filter(lambda d: (d.get("dedup_cluster_size") or 1) > 1)
+                   | "KeeperId" >> beam.Map(lambda d: (d["id"], None)))
+        later = later_rejects | "LaterKeeper" >> beam.Map(
+            lambda r: (r["id"], (r["duplicate_of"], r["dedup_cluster_size"])))
+        moved = ({"keeper": keepers, "later": later} | "JoinKeepers" >> beam.CoGroupByKey()
+                 | "Moved" >> beam.FlatMap(_final_keeper)
+                 | "MovedToSalts" >> beam.FlatMap(lambda kv: [((kv[0], s), kv[1]) for s in range(fanout)]))
+        keyed = exact_rejects | "ByKeeper" >> beam.Map(lambda r: ((r["duplicate_of"], salt(r["id"], fanout)), r))
+        return {"rejects": keyed, "final": moved} | "JoinRejects" >> beam.CoGroupByKey() | "Repoint" >> beam.FlatMap(
+            _repoint)
