@@ -27,3 +27,9 @@ def test_a_second_crawl_is_deduplicated_against_the_first(tmp_path, data_dir):
     # Rerunning the first month into its own output replaces its index part instead of matching it.
     again = curate(tmp_path / "month1", month1, filters="none", dedup_index=str(index), overwrite=True)
     assert again.stats["totals"]["kept"] == kept_first
+    # Rerun into another output (another machine, another folder), its part is not replaced, but a
+    # document is never a duplicate of its own indexed copy: the same documents are kept.
+    elsewhere = curate(tmp_path / "moved" / "month1", month1, filters="none", dedup_index=str(index))
+    assert elsewhere.stats["totals"]["kept"] == kept_first
+    assert ({d["id"] for d in read_rows(tmp_path / "moved" / "month1", "documents")}
+            == {d["id"] for d in read_rows(tmp_path / "month1", "documents")})

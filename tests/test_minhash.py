@@ -11,8 +11,8 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from dedup.components import components_of, large_star, node_id, node_key, small_star
-from dedup.minhash import (RECALL_WEIGHTS, MinHasher, band_keys, candidate_probability, estimated_jaccard, jaccard,
-                           lsh_params, simplify)
+from dedup.minhash import (RECALL_WEIGHTS, MinHasher, band_keys, candidate_probability, estimated_jaccard, fmix32,
+                           jaccard, lsh_params, simplify)
 from pipelines.sources.wikipedia import wikitext_to_text
 from pipelines.transforms.dedup import Decisions
 from pipelines.transforms.near_dedup import NearDedup
@@ -143,3 +143,55 @@ def test_verification_cuts_pairs_below_the_threshold(verify):
         with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
             kept, rejects, _ = p | beam.Create(docs) | NearDedup(hasher, 14, 8, verify, threshold)
             assert_that((kept, rejects) | Decisions(), equal_to(expected))
+
+
+def _false_centre(data_dir, bands=14, rows=8):
+    """(A, B, Z) from Pride and Prejudice: A and B near copies (J about 0.75) that share exactly one
+    band; Z shares that band with both (it keeps the words of A's minimising shingles there) but is
+    otherwise other text (J(Z, A) about 0.02)."""
+    import re
+
+    hasher, rng = MinHasher(), random.Random(7)
+    book = re.findall("[a-z]+", (data_dir / "gutenberg_en" / "1342-0.txt").read_text(encoding="utf-8-sig").lower())
+
+    def shared(x, y):
+        return [i for i, (p, q) in enumerate(zip(band_keys(hasher.signature(x), bands, rows),
+                                                 band_keys(hasher.signature(y), bands, rows))) if p == q]
+
+    while True:
+        start = rng.randrange(len(book) - 300)
+        a = book[start:start + 300]
+        b = list(a)
+        for i in rng.sample(range(300), 9):
+            b[i] = rng.choice(book)
+        A, B = " ".join(a), " ".join(b)
+        common = shared(A, B)
+        if len(common) == 1 and jaccard(hasher.shingle_hashes(A), hasher.shingle_hashes(B)) >= 0.72:
+            band = common[0]
+            break
+    mixed = fmix32(hasher.shingle_hashes(A))
+    perm_a, perm_b = hasher._perms
+    with np.errstate(over="ignore"):
+        values = perm_a[:, None] * mixed[None, :] + perm_b[:, None]
+    starts = sorted({int(values[k].argmin()) for k in range(band * rows, (band + 1) * rows)})
+    while True:
+        z = [w for i in starts for w in a[i:i + 5] + [rng.choice(book)]] + [rng.choice(book) for _ in range(120)]
+        Z = " ".join(z)
+        if band in shared(Z, A) and band in shared(Z, B):
+            return A, B, Z
+
+
+@pytest.mark.parametrize("verify", ["exact", "signature"])
+def test_a_false_positive_centre_does_not_hide_its_buckets_true_pair(verify, data_dir):
+    """Z has the smallest id, so it is the centre of the one bucket A and B share; both fail against
+    it, and the second verification round pairs them with each other."""
+    A, B, Z = _false_centre(data_dir)
+    hasher = MinHasher()
+    assert jaccard(hasher.shingle_hashes(A), hasher.shingle_hashes(B)) >= 0.72
+    assert jaccard(hasher.shingle_hashes(Z), hasher.shingle_hashes(A)) < 0.1
+    docs = _docs([Z, A, B])
+    ids = [d["id"] for d in docs]
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+        kept, rejects, _ = p | beam.Create(docs) | NearDedup(hasher, 14, 8, verify, 0.6)
+        assert_that((kept, rejects) | Decisions(), equal_to(
+            [(ids[0], ids[0], 1, None), (ids[1], ids[1], 2, None), (ids[2], ids[1], 2, "near_duplicate")]))

@@ -8,7 +8,9 @@
    bucket's smallest member (a star, never all pairs).
 3. Optionally, each edge is verified: the exact Jaccard similarity of the two documents' shingles
    ("exact"), or its estimate from their full signatures ("signature": cheaper, no shingle sets
-   travel), must reach the threshold. This removes the LSH false positives.
+   travel), must reach the threshold. This removes the LSH false positives. Members that fail
+   against their centre form a bucket of their own around its smallest member and are verified
+   again (VERIFY_ROUNDS in all), so a false-positive centre does not hide its bucket's true pairs.
 4. Connected components: union-find on one worker after the shuffle (default), or large-star and
    small-star rounds as shuffles, with a convergence check (pipelines.transforms.components).
 5. Every document learns its component's keeper and size (summed over the exact-duplicate clusters
@@ -88,33 +90,61 @@ class SmallestMember(beam.CombineFn):
 
 
 def _star_edges(element):
-    _, grouped = element
+    """-> (bucket key, member, the bucket's smallest member) for every other member."""
+    (bucket, _), grouped = element
     buckets = list(grouped["bucket"])
     if not buckets:
         return
     smallest = buckets[0][0]
     for node in grouped["members"]:
         if node != smallest:
-            yield node, smallest
+            yield bucket, node, smallest
 
 
-class _VerifyEdges(beam.PTransform):
-    """Keeps edges whose documents' similarity (exact or estimated Jaccard) reaches the threshold."""
+def _star(members, fanout: int, label: str):
+    """members ((band, key), node) -> star edges (bucket key, member, centre), without giant groups."""
+    buckets = (members
+               | f"{label}Buckets" >> beam.CombinePerKey(SmallestMember())
+               | f"{label}Shared" >> beam.Filter(lambda kv: kv[1][1] > 1)
+               | f"{label}BucketToSalts" >> beam.FlatMap(lambda kv: [((kv[0], s), kv[1]) for s in range(fanout)]))
+    return ({"members": members | f"{label}SaltMembers" >> beam.Map(
+                lambda kv: ((kv[0], salt(kv[1], fanout)), kv[1])),
+             "bucket": buckets}
+            | f"{label}JoinBuckets" >> beam.CoGroupByKey()
+            | f"{label}StarEdges" >> beam.FlatMap(_star_edges))
 
-    def __init__(self, threshold: float):
+
+def _failed_members(element):
+    """((member, centre), {"bucket": bucket keys, "passed": ...}) -> (bucket, member) where it failed."""
+    (node, _), grouped = element
+    if not list(grouped["passed"]):
+        for bucket in grouped["bucket"]:
+            yield bucket, node
+
+
+# Verification rounds: members that fail against their bucket's centre form a bucket of their own,
+# around its smallest member, and are verified again; so a false-positive centre does not hide
+# true pairs among the rest of its bucket (after the last round, those are lost).
+VERIFY_ROUNDS = 3
+
+
+class _Verify(beam.PTransform):
+    """edges (a, b) -> those whose documents' similarity (exact or estimated Jaccard) reaches the
+    threshold, as (a, b)."""
+
+    def __init__(self, evidence, threshold: float, label: str):
         super().__init__()
-        self.threshold = threshold
+        self.evidence, self.threshold, self.label = evidence, threshold, label
 
-    def expand(self, inputs):
-        edges, evidence = inputs
-        threshold = self.threshold
-        with_a = ({"edge": edges | "ByA" >> beam.Map(lambda e: (e[0], e[1])), "evidence": evidence}
-                  | "JoinA" >> beam.CoGroupByKey()
-                  | "EdgeWithA" >> beam.FlatMap(lambda kv: [(b, (kv[0], s)) for b in kv[1]["edge"]
-                                                            for s in kv[1]["evidence"]]))
+    def expand(self, edges):
+        evidence, threshold, label = self.evidence, self.threshold, self.label
+        with_a = ({"edge": edges, "evidence": evidence}
+                  | f"{label}JoinA" >> beam.CoGroupByKey()
+                  | f"{label}EdgeWithA" >> beam.FlatMap(lambda kv: [(b, (kv[0], s)) for b in kv[1]["edge"]
+                                                                    for s in kv[1]["evidence"]]))
         return ({"edge": with_a, "evidence": evidence}
-                | "JoinB" >> beam.CoGroupByKey()
-                | "Verify" >> beam.FlatMap(lambda kv: [
+                | f"{label}JoinB" >> beam.CoGroupByKey()
+                | f"{label}Keep" >> beam.FlatMap(lambda kv: [
                     (a, kv[0]) for a, ea in kv[1]["edge"] for eb in kv[1]["evidence"]
                     if similarity(ea, eb) >= threshold]))
 
@@ -134,7 +164,9 @@ class _Decide(CountingDoFn):
             root, size = clusters[0]
             keeper = node_id(root)
             doc["dedup_cluster"], doc["dedup_cluster_size"] = keeper, size
-            if is_index_node(root):
+            # An indexed copy with this document's own id is this document from an earlier run of the
+            # same input (rerun into another output): not a duplicate of itself, and kept.
+            if is_index_node(root) and keeper != doc["id"]:
                 self.counters.inc("rejected", stage=STAGE, reason="in_index", source=source)
                 yield beam.pvalue.TaggedOutput(REJECTS, Rejected(
                     doc, STAGE, "in_index", f"near-duplicate of indexed document {keeper}", duplicate_of=keeper).row())
@@ -183,18 +215,26 @@ class NearDedup(beam.PTransform):
             sketches = (sketches, indexed) | "WithIndex" >> beam.Flatten()
         members = sketches | "BandMembers" >> beam.FlatMap(
             lambda s: [((band, key), s[0]) for band, key in enumerate(s[2])])
-        buckets = (members
-                   | "Buckets" >> beam.CombinePerKey(SmallestMember())
-                   | "Shared" >> beam.Filter(lambda kv: kv[1][1] > 1)
-                   | "BucketToSalts" >> beam.FlatMap(lambda kv: [((kv[0], s), kv[1]) for s in range(fanout)]))
-        edges = ({"members": members | "SaltMembers" >> beam.Map(lambda kv: ((kv[0], salt(kv[1], fanout)), kv[1])),
-                  "bucket": buckets}
-                 | "JoinBuckets" >> beam.CoGroupByKey()
-                 | "StarEdges" >> beam.FlatMap(_star_edges)
-                 | "UniqueEdges" >> beam.Distinct())
-        if self.verify is not None:
+        if self.verify is None:
+            edges = (_star(members, fanout, "")
+                     | "Edges" >> beam.Map(lambda e: (e[1], e[2]))
+                     | "UniqueEdges" >> beam.Distinct())
+        else:
             evidence = sketches | "Evidence" >> beam.Map(lambda s: (s[0], s[3]))
-            edges = (edges, evidence) | "VerifyEdges" >> _VerifyEdges(self.verify_threshold)
+            verified = []
+            for r in range(VERIFY_ROUNDS):
+                star = _star(members, fanout, f"Round{r}")
+                passed = (star
+                          | f"Round{r}Edges" >> beam.Map(lambda e: (e[1], e[2]))
+                          | f"Round{r}UniqueEdges" >> beam.Distinct()
+                          | f"Round{r}Verify" >> _Verify(evidence, self.verify_threshold, f"Round{r}"))
+                verified.append(passed)
+                if r + 1 < VERIFY_ROUNDS:
+                    members = ({"bucket": star | f"Round{r}ByEdge" >> beam.Map(lambda e: ((e[1], e[2]), e[0])),
+                                "passed": passed | f"Round{r}Passed" >> beam.Map(lambda e: (e, None))}
+                               | f"Round{r}JoinPassed" >> beam.CoGroupByKey()
+                               | f"Round{r}Failed" >> beam.FlatMap(_failed_members))
+            edges = verified | "AllVerified" >> beam.Flatten()
         labels = edges | "Components" >> ConnectedComponents(self.components, self.max_rounds)  # (node, root)
         weights = sketches | "Weights" >> beam.Map(lambda s: (s[0], s[1]))
         weighted = ({"root": labels, "weight": weights}
