@@ -83,7 +83,10 @@ def topic_pages() -> list[tuple[str, str]]:
 
 class _DocWithoutData(pydoc.HTMLDoc):
     """pydoc without the values of module data: they are process state (sys.argv, os.environ),
-    which would make the corpus differ between runs and leak the builder's environment."""
+    which would make the corpus differ between runs and leak the builder's environment. Module pages
+    link to the online docs at a fixed address, whatever PYTHONDOCS says."""
+
+    PYTHONDOCS = "https://docs.python.org/%d.%d/library" % sys.version_info[:2]
 
     def docother(self, object, name=None, mod=None, *ignored):
         return "<strong>%s</strong>" % self.escape(name or "")
@@ -103,6 +106,8 @@ def module_pages() -> list[tuple[str, str]]:
         # address; keep pages independent of where Python lives and of the process.
         page = page.replace(os.path.dirname(os.__file__), "/usr/lib/python3")
         page = page.replace(sys.executable, "/usr/bin/python3").replace(sys.prefix, "/usr")  # defaults
+        page = page.replace("scheme=&#x27;venv&#x27;", "scheme=&#x27;posix_prefix&#x27;")  # in a venv or not
+        page = page.replace("scheme='venv'", "scheme='posix_prefix'")
         page = _ADDRESS.sub(" at 0x0", page)
         page = _ENVIRON.sub("os.environ", page)
         pages.append((f"{BASE}library/{module.__name__}.html", page))
@@ -137,6 +142,7 @@ def _index_page(title: str, names: list[str]) -> str:
 
 
 def build(output: Path) -> dict:
+    os.environ.pop("PYTHONDOCS", None)  # pydoc prefers it to the class's address
     rng = random.Random(SEED)
     topics, modules = topic_pages(), module_pages()
     pages = topics + modules

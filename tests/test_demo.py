@@ -36,7 +36,7 @@ def demo(tmp_path_factory):
 def test_corpus_is_deterministic_and_leaks_nothing(tmp_path, demo):
     corpus, counts, _ = demo
     # Built again with a different environment and working directory.
-    build_corpus(tmp_path, CANARY_VALUE="zebra-canary-1729")
+    build_corpus(tmp_path, CANARY_VALUE="zebra-canary-1729", PYTHONDOCS="https://example.org/py")
     again = (tmp_path / "pydoc.warc.gz").read_bytes()
     assert again == (corpus / "pydoc.warc.gz").read_bytes()
     import gzip
