@@ -154,3 +154,16 @@ def test_a_curation_run_trains_directly_with_a_tokenizer(curated, tokenizer_file
     config = load_config(str(REPO / "configs/train/tiny.yaml"), [*SMALL, "train.max_steps=4", "train.log_every=2"])
     result = train(config, str(curated), str(tmp_path / "text"), str(tokenizer_file))
     assert result["step"] == 4 and 0 < result["loss"] < 9 and result["evals"] == []  # no held-out split
+
+
+def test_next_token_training_needs_no_mask_token():
+    """A tokenizer of GPT-2's kind has only a separator: next-token training takes it; MLM asks for [MASK]."""
+    from trainer.train import Objective
+
+    gpt2_like = {"vocab_size": 50257, "special_tokens": {"<|endoftext|>": 50256}}
+    clm = Objective(load_config(str(REPO / "configs/train/tiny.yaml"), []), gpt2_like, torch.device("cpu"))
+    batch = {"input_ids": torch.arange(9)[None], "doc_ids": torch.zeros(1, 9, dtype=torch.long), "seq_id": torch.tensor([0])}
+    inputs, targets = clm.inputs(batch)
+    assert targets == 8 and inputs["input_ids"].shape == (1, 8)
+    with pytest.raises(KeyError, match="MASK"):
+        Objective(load_config(str(REPO / "configs/train/tiny-bert.yaml"), []), gpt2_like, torch.device("cpu"))
