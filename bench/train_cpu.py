@@ -34,7 +34,7 @@ from trainer.train import build_model, train  # noqa: E402
 
 MODEL = ["model.n_layer=4", "model.n_head=4", "model.d_model=256", "model.max_seq_len=256", "data.seq_len=256", "data.global_batch=16",
          "data.micro_batch=16", "train.eval_sequences=0", "train.progress=false", "train.tensorboard=false",
-         "train.checkpoint_every=0", "train.eval_every=0", "optim.warmup_steps=5"]
+         "train.checkpoint_every=0", "train.save_final=false", "train.eval_every=0", "optim.warmup_steps=5"]
 
 
 def make_tokens(data_dir: Path, work: Path) -> Path:
@@ -100,18 +100,26 @@ def main(argv=None) -> int:
     parser.add_argument("--data", help="token shards (default: made from --data-dir)")
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="alternate the two loops this many times and compare medians (a shared machine is noisy)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data = Path(args.data) if args.data else make_tokens(Path(args.data_dir), work)
         result = {"threads": torch.get_num_threads(), "model": MODEL}
-        result["plain_tokens_per_s"] = plain(data, args.steps)
-        result["ours_tokens_per_s"] = ours(data, args.steps, work)
+        plain_rates, our_rates = [], []
+        for i in range(args.repeats):
+            plain_rates.append(plain(data, args.steps))
+            our_rates.append(ours(data, args.steps, work / f"ours-{i}"))
+        result["plain_runs"], result["ours_runs"] = plain_rates, our_rates
+        result["plain_tokens_per_s"] = statistics.median(plain_rates)
+        result["ours_tokens_per_s"] = statistics.median(our_rates)
         result["loader_tokens_per_s"] = loader_alone(data, 200)
     ratio = result["ours_tokens_per_s"] / result["plain_tokens_per_s"]
     feed = result["loader_tokens_per_s"] / result["ours_tokens_per_s"]
-    print(f"\nGPT, 4 layers, d 256, T 256, batch 16, fp32 on {result['threads']} CPU threads:")
+    print(f"\nGPT, 4 layers, d 256, T 256, batch 16, fp32 on {result['threads']} CPU threads "
+          f"(medians of {args.repeats} alternating runs):")
     print(f"  plain nanoGPT-style loop  {result['plain_tokens_per_s']:10,.0f} tokens/s")
     print(f"  our trainer               {result['ours_tokens_per_s']:10,.0f} tokens/s   {ratio:.2f}x the plain loop")
     print(f"  our loader alone          {result['loader_tokens_per_s']:10,.0f} tokens/s   {feed:.0f}x what the trainer consumes")
