@@ -4,6 +4,7 @@ The punctuation and terminal-punctuation sets are the ones datatrove's filters c
 presets that reproduce datatrove decide the same way (bench/filters.py checks the sets match).
 """
 
+import functools
 import string
 
 import regex
@@ -24,29 +25,13 @@ TERMINAL_PUNCTUATION = frozenset(chr(c) for c in range(0x110000) if _STERM.match
 PUNCTUATION_SET = PUNCTUATION | TERMINAL_PUNCTUATION
 
 
-def _remembered(predicate):
-    """`predicate` of a token, remembered per token (a bounded cache, cleared past a million tokens)."""
-    cache: dict[str, bool] = {}
-
-    def remembered(word: str) -> bool:
-        flag = cache.get(word)
-        if flag is None:
-            if len(cache) > 1_000_000:
-                cache.clear()
-            flag = cache[word] = predicate(word)
-        return flag
-
-    remembered.__doc__ = predicate.__doc__
-    return remembered
-
-
-@_remembered
+@functools.lru_cache(maxsize=1 << 20)
 def is_symbol_word(word: str) -> bool:
     """A token made only of punctuation (datatrove's non-word test); remembered per token."""
     return all(ch in PUNCTUATION_SET for ch in word)
 
 
-@_remembered
+@functools.lru_cache(maxsize=1 << 20)
 def has_alpha(word: str) -> bool:
     """Does the token hold an alphabetic character (str.isalpha)? Remembered per token."""
     return any(ch.isalpha() for ch in word)

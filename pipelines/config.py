@@ -24,11 +24,11 @@ import yaml
 from pipelines.sources import READERS, glob_base
 from filters.presets import DEFAULT_PRESET, expand_vars
 from pipelines.sources.records import DEFAULT_MAX_DOC_BYTES
+from pipelines.transforms.near_dedup import VERIFY_MODES
 from pipelines.transforms.read import SourceSpec
 
 DEDUP_MODES = ("none", "exact", "minhash")
 COMPONENT_MODES = ("single", "distributed")
-VERIFY_MODES = ("exact", "signature")
 # Options a source may set, by reader type.
 SOURCE_OPTIONS = {"text": {"split"}, "gutenberg": {"split"}, "jsonl": {"text_field"}, "parquet": {"text_field"}}
 _NAME = re.compile(r"[^|/\s]+")  # names are counter labels and id prefixes

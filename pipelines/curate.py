@@ -30,12 +30,12 @@ from pipelines.sources.html import EXTRACTORS
 from dedup.minhash import RECALL_WEIGHTS, MinHasher, lsh_params
 from pipelines.transforms.boilerplate import RemoveBoilerplateLines
 from pipelines.transforms.dedup import ExactDedup, RepointDuplicates
-from pipelines.transforms.near_dedup import NearDedup
-from pipelines.transforms.metrics import CountingDoFn, query_counters
+from pipelines.transforms.near_dedup import VERIFY_MODES, NearDedup
+from pipelines.transforms.metrics import CountingDoFn, doc_bytes, query_counters
 from pipelines.transforms.read import ReadSources, match_files
 from filters.pii import PiiRedactor
 from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, RedactPii, apply_stage
-from pipelines.transforms.write import WriteShards
+from pipelines.transforms.write import WriteShards, by_id, no_partition
 from schemas import DOCUMENT_SCHEMA, INDEX_SCHEMA, QUARANTINE_SCHEMA, REJECT_SCHEMA, SCHEMA_VERSION
 
 
@@ -45,14 +45,6 @@ def _lang_partition(row):
 
 def _stage_partition(row):
     return f"stage={row['stage']}"
-
-
-def _no_partition(row):
-    return None
-
-
-def _by_id(row):
-    return row["id"]
 
 
 def _by_location(row):
@@ -66,8 +58,7 @@ def _own_cluster(doc):
 class CountKept(CountingDoFn):
     def process(self, doc):
         self.counters.inc("kept", lang=doc["lang"], source=doc["source"])
-        self.counters.inc("kept_bytes", len(doc["text"].encode("utf-8", "surrogatepass")),
-                          lang=doc["lang"], source=doc["source"])
+        self.counters.inc("kept_bytes", doc_bytes(doc), lang=doc["lang"], source=doc["source"])
         yield doc
 
 
@@ -119,7 +110,7 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
         exact_rejected = ((exact_rejected, exact_kept, rejected)
                           | "RepointDuplicates" >> RepointDuplicates(config.dedup_fanout))
         if config.dedup_index:  # into the run first; the driver adds them to the index if the run succeeds
-            index_rows | "WriteIndex" >> WriteShards(config.output, "index", INDEX_SCHEMA, _no_partition, _by_id,
+            index_rows | "WriteIndex" >> WriteShards(config.output, "index", INDEX_SCHEMA, no_partition, by_id,
                                                      config.shard_bytes)
     if config.dedup in ("exact", "minhash"):
         all_rejects.append(exact_rejected)
@@ -136,12 +127,12 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
     out = config.output
     (docs
      | "CountKept" >> beam.ParDo(CountKept())
-     | "WriteDocuments" >> WriteShards(out, "documents", DOCUMENT_SCHEMA, _lang_partition, _by_id,
+     | "WriteDocuments" >> WriteShards(out, "documents", DOCUMENT_SCHEMA, _lang_partition, by_id,
                                        config.shard_bytes))
     (all_rejects | "AllRejects" >> beam.Flatten()
-     | "WriteRejects" >> WriteShards(out, "rejects", REJECT_SCHEMA, _stage_partition, _by_id, config.shard_bytes))
+     | "WriteRejects" >> WriteShards(out, "rejects", REJECT_SCHEMA, _stage_partition, by_id, config.shard_bytes))
     (all_quarantine | "AllQuarantine" >> beam.Flatten()
-     | "WriteQuarantine" >> WriteShards(out, "quarantine", QUARANTINE_SCHEMA, _no_partition, _by_location,
+     | "WriteQuarantine" >> WriteShards(out, "quarantine", QUARANTINE_SCHEMA, no_partition, _by_location,
                                         config.shard_bytes))
 
 
@@ -332,7 +323,7 @@ def parse_args(argv: list[str] | None):
                         help="Jaccard threshold for near duplicates (default: FineWeb's 14x8 bands, about 0.72)")
     parser.add_argument("--dedup-index", metavar="DIR",
                         help="near-dedup against the index in DIR (if any), then add this run's documents to it")
-    parser.add_argument("--dedup-verify", nargs="?", const="exact", choices=("exact", "signature"),
+    parser.add_argument("--dedup-verify", nargs="?", const="exact", choices=VERIFY_MODES,
                         help="keep only candidate pairs whose Jaccard similarity reaches the threshold: exact on "
                              "the shingle sets (the default) or estimated from the full signatures")
     parser.add_argument("--dedup-num-perm", type=int, metavar="N",

@@ -89,19 +89,21 @@ def close_shard_gaps(output: str, patterns=tuple(KINDS.values())) -> int:
     return len(sources)
 
 
-def list_outputs(output: str) -> list[dict]:
-    """Every shard with its kind, partition, rows, size and sha256; each one's schema is checked."""
+def list_outputs(output: str, kinds: dict = KINDS, schemas: dict = SCHEMAS, more=None) -> list[dict]:
+    """Every shard of `kinds` (kind -> glob) with its kind, partition, rows, size and sha256; each one's
+    schema is checked against `schemas[kind]`. `more(parquet_file)` adds fields of its own."""
     files = []
-    for kind, pattern in KINDS.items():
+    for kind, pattern in kinds.items():
         for meta in FileSystems.match([FileSystems.join(output, pattern)])[0].metadata_list:
             relative = meta.path[len(output):].lstrip("/")
             parts = relative.split("/")
             with FileSystems.open(meta.path) as fh:
                 parquet = pq.ParquetFile(fh)
-                check_schema(parquet.schema_arrow, SCHEMAS[kind], relative)
+                check_schema(parquet.schema_arrow, schemas[kind], relative)
                 rows = parquet.metadata.num_rows
+                extra = more(parquet) if more else {}
             files.append({"path": relative, "kind": kind, "partition": parts[1] if len(parts) == 3 else None,
-                          "rows": rows, "bytes": meta.size_in_bytes, "sha256": sha256_of(meta.path)})
+                          "rows": rows, "bytes": meta.size_in_bytes, "sha256": sha256_of(meta.path), **extra})
     return sorted(files, key=lambda f: f["path"])
 
 

@@ -17,7 +17,7 @@ import sys
 import time
 
 import apache_beam as beam
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import outputs
@@ -25,24 +25,15 @@ from pipelines.config import absolute
 from pipelines.options import beam_options
 from pipelines.transforms.metrics import query_counters
 from pipelines.transforms.tokenize import SPLITS, Tokenize
-from pipelines.transforms.write import WriteShards
-from schemas.tokens import token_schema
+from pipelines.transforms.write import WriteShards, by_id, no_partition
+from schemas.tokens import FORMAT, token_schema
 from trainer.tokenizer import load_tokenizer
 
-FORMAT = "token-shards/1"
 ENTRIES = {*SPLITS, "manifest.json"}
 
 
 class TokenizeFailed(RuntimeError):
     pass
-
-
-def _no_partition(row):
-    return None
-
-
-def _by_id(row):
-    return row["id"]
 
 
 def _token_bytes(row):
@@ -56,29 +47,25 @@ def build(pipeline, run_dir: str, output: str, tokenizer_json: str, vocab_size: 
     splits = docs | "Tokenize" >> Tokenize(tokenizer_json, vocab_size, heldout_fraction)
     schema = token_schema(vocab_size)
     for split in SPLITS:
-        splits[split] | f"Write_{split}" >> WriteShards(output, split, schema, _no_partition, _by_id, shard_bytes,
+        splits[split] | f"Write_{split}" >> WriteShards(output, split, schema, no_partition, by_id, shard_bytes,
                                                          row_bytes=_token_bytes)
 
 
 def list_token_files(output: str, schema) -> dict:
     """split -> [{"path", "rows", "tokens", "bytes", "sha256"}], read back from the files themselves."""
-    from schemas import check_schema
-
+    files = outputs.list_outputs(output, {split: f"{split}/*.parquet" for split in SPLITS},
+                                 dict.fromkeys(SPLITS, schema), _token_count)
     splits = {}
     for split in SPLITS:
-        metas = FileSystems.match([FileSystems.join(output, split, "*.parquet")])[0].metadata_list
-        files = []
-        for meta in sorted(metas, key=lambda m: m.path):
-            with FileSystems.open(meta.path) as fh:
-                parquet = pq.ParquetFile(fh)
-                check_schema(parquet.schema_arrow, schema, meta.path)
-                tokens = sum(parquet.read(columns=["n_tokens"])["n_tokens"].to_pylist())
-                rows = parquet.metadata.num_rows
-            files.append({"path": f"{split}/{meta.path.rsplit('/', 1)[1]}", "rows": rows, "tokens": tokens,
-                          "bytes": meta.size_in_bytes, "sha256": outputs.sha256_of(meta.path)})
-        splits[split] = {"rows": sum(f["rows"] for f in files), "tokens": sum(f["tokens"] for f in files),
-                         "files": files}
+        mine = [{key: f[key] for key in ("path", "rows", "tokens", "bytes", "sha256")}
+                for f in files if f["kind"] == split]
+        splits[split] = {"rows": sum(f["rows"] for f in mine), "tokens": sum(f["tokens"] for f in mine),
+                         "files": mine}
     return splits
+
+
+def _token_count(parquet) -> dict:
+    return {"tokens": int(pc.sum(parquet.read(columns=["n_tokens"])["n_tokens"]).as_py() or 0)}
 
 
 def check(kept: int, counted: dict, splits: dict, heldout_fraction: float) -> list[str]:

@@ -82,18 +82,23 @@ def dedup_section(s: dict, folder: str, plots: dict) -> str:
              f"{d['removed']['dedup']} exact and {d['removed']['near_dedup']} near duplicates removed "
              f"({100 * d['share_removed']:.1f}%).</p>", _img(folder, plots["dedup"], "cluster sizes")]
     for c in d["sample_clusters"]:
-        cols = "".join(f"<div><b>{esc(doc['role'])}</b> <span class=\"muted\">{esc(doc['id'])}</span>"
-                       f"<pre>{esc(doc['text'])}</pre></div>" for doc in c["documents"])
+        cols = "".join("<div>" + _sample(f"<b>{esc(doc['role'])}</b> ", esc(doc["id"]), doc["text"]) + "</div>"
+                       for doc in c["documents"])
         parts.append(f"<h3>{esc(c['stage'])} cluster of {c['size']} (kept {esc(c['keeper'])})</h3>"
                      f"<div class=\"cols\">{cols}</div>")
     return "".join(parts)
 
 
+def _sample(label: str, meta: str, text: str) -> str:
+    """A sampled document: a label, its muted metadata (escaped HTML) and its escaped text."""
+    return f"{label}<span class=\"muted\">{meta}</span><pre>{esc(text)}</pre>"
+
+
 def rejects_section(s: dict) -> str:
     parts = ["<h2>Rejected documents, sampled by reason</h2>"]
     for group in s["rejects"]:
-        samples = "".join(f"<p class=\"muted\">{esc(x['id'])} {esc(x['source'])} {esc(x['url'] or '')}<br>"
-                          f"{esc(x['detail'] or '')}</p><pre>{esc(x['text'])}</pre>" for x in group["samples"])
+        samples = "".join(_sample("", f"{esc(x['id'])} {esc(x['source'])} {esc(x['url'] or '')}<br>"
+                                      f"{esc(x['detail'] or '')}", x["text"]) for x in group["samples"])
         parts.append(f"<details><summary>{esc(group['stage'])} / {esc(group['reason'])}: {group['count']}"
                      f"</summary>{samples}</details>")
     return "".join(parts)

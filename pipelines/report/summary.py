@@ -17,12 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.accounting import STAGES
 from schemas.signals import SIGNALS
 
 TEXT_SAMPLE_CHARS = 600
 BINS = 40
 _DETAIL = re.compile(r"^(\w+)=(\S+) ([<>]=?) (\S+)$")  # filters.rules: "signal=value op threshold"
-_QUALITY_ON = ["quality", "dedup", "near_dedup", "boilerplate", "pii"]  # stages after the filters ran
+_QUALITY_ON = STAGES[STAGES.index("quality"):]  # the stages after the filters ran
+_DEDUP = ("dedup", "near_dedup")
 
 
 def _table(path: Path, columns: list[str]) -> pa.Table:
@@ -35,14 +37,18 @@ def _clip(text: str | None) -> str:
     return text if len(text) <= TEXT_SAMPLE_CHARS else text[:TEXT_SAMPLE_CHARS] + " [...]"
 
 
+def _of_stages(reject_files, stages) -> list[Path]:
+    """The reject shards of these stages (rejects are partitioned `stage=NAME/`)."""
+    return [path for path in reject_files if path.parent.name.removeprefix("stage=") in stages]
+
+
 def _texts(paths, ids: set[str]) -> dict[str, str]:
+    """The texts of these ids; shards are sorted by id, so the filter skips most row groups unread."""
     found = {}
     if not ids:
         return found
-    wanted = pa.array(sorted(ids))
     for path in paths:
-        table = _table(path, ["id", "text"])
-        table = table.filter(pc.is_in(table["id"], value_set=wanted))
+        table = pq.read_table(path, columns=["id", "text"], filters=[("id", "in", sorted(ids))])
         found.update(zip(table["id"].to_pylist(), table["text"].to_pylist()))
     return found
 
@@ -52,7 +58,7 @@ def _signal_columns(doc_files, reject_files):
     the quality stage or a later one)."""
     for path in doc_files:
         yield _table(path, ["signals"])["signals"].combine_chunks()
-    for path in reject_files:
+    for path in _of_stages(reject_files, _QUALITY_ON):
         table = _table(path, ["stage", "signals"])
         table = table.filter(pc.is_in(table["stage"], value_set=pa.array(_QUALITY_ON)))
         if table.num_rows:
@@ -84,7 +90,7 @@ def signal_figures(doc_files, reject_files, quality_in: int) -> dict:
         for name in seen:
             counts[name] += np.histogram(_values(struct, name), bins=edges[name])[0]
     thresholds = defaultdict(dict)
-    for path in reject_files:
+    for path in _of_stages(reject_files, ["quality"]):
         table = _table(path, ["stage", "reason", "detail"])
         table = table.filter(pc.equal(table["stage"], "quality"))
         groups = table.group_by("reason", use_threads=False)  # "first" needs ordered, one-thread grouping
@@ -103,7 +109,7 @@ def signal_figures(doc_files, reject_files, quality_in: int) -> dict:
 
 def _dedup_rejects(path: Path) -> pa.Table:
     table = _table(path, ["id", "stage", "duplicate_of"])
-    return table.filter(pc.and_(pc.is_in(table["stage"], value_set=pa.array(["dedup", "near_dedup"])),
+    return table.filter(pc.and_(pc.is_in(table["stage"], value_set=pa.array(_DEDUP)),
                                 pc.is_valid(table["duplicate_of"])))
 
 
@@ -114,6 +120,7 @@ def dedup_figures(doc_files, reject_files, stages: dict, clusters: int) -> dict:
         for row in pc.value_counts(pc.fill_null(column, 1)).to_pylist():
             sizes[int(row["values"])] += row["counts"]
     removed_by_keeper, chosen = Counter(), {}
+    reject_files = _of_stages(reject_files, _DEDUP)
     for path in reject_files:
         table = _dedup_rejects(path)
         for row in table.group_by(["stage", "duplicate_of"]).aggregate([("id", "count")]).to_pylist():
@@ -132,7 +139,7 @@ def dedup_figures(doc_files, reject_files, stages: dict, clusters: int) -> dict:
     wanted = {i for _, _, ids, _ in shown for i in ids}
     texts = {**_texts(doc_files, wanted), **_texts(reject_files, wanted)}
     entering = stages.get("dedup", {}).get("in", 0)
-    removed = {s: sum(stages.get(s, {}).get("rejected", {}).values()) for s in ("dedup", "near_dedup")}
+    removed = {s: sum(stages.get(s, {}).get("rejected", {}).values()) for s in _DEDUP}
     return {"cluster_sizes": {str(k): v for k, v in sorted(sizes.items())}, "entering": entering,
             "removed": removed, "share_removed": round(sum(removed.values()) / max(1, entering), 4),
             "sample_clusters": [{"stage": stage, "keeper": keeper, "size": size,

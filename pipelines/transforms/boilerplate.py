@@ -20,7 +20,7 @@ class _Strip(CountingDoFn):
     def process(self, doc, common):
         doc = dict(doc)
         source = doc["source"]
-        self.counters.inc("stage_in", stage=STAGE, source=doc["source"])
+        self.counters.inc("stage_in", stage=STAGE, source=source)
         text, removed = strip_lines(doc["text"], common)
         doc["signals"] = {**(doc.get("signals") or {}), "boilerplate_lines": removed}
         if removed:

@@ -42,7 +42,7 @@ class Decide(CountingDoFn):
         for doc in grouped["docs"]:
             doc = dict(doc)
             source = doc["source"]
-            self.counters.inc("stage_in", stage=STAGE, source=doc["source"])
+            self.counters.inc("stage_in", stage=STAGE, source=source)
             if cluster is None:
                 doc["dedup_cluster"], doc["dedup_cluster_size"] = doc["id"], 1
             else:

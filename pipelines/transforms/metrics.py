@@ -68,10 +68,13 @@ def doc_bytes(doc: dict) -> int:
 class CountingDoFn(beam.DoFn):
     """A DoFn with `self.counters`, flushed at the end of every bundle."""
 
-    def count_out(self, stage: str, doc: dict) -> None:
-        """A document leaving a stage, with its bytes (measured once per stage, on the way out)."""
+    def count_out(self, stage: str, doc: dict, size: int | None = None) -> int:
+        """A document leaving a stage, with its bytes (`size` if already measured, else measured here,
+        once per stage, on the way out); returns them."""
+        size = doc_bytes(doc) if size is None else size
         self.counters.inc("stage_out", stage=stage, source=doc["source"])
-        self.counters.inc("stage_out_bytes", doc_bytes(doc), stage=stage, source=doc["source"])
+        self.counters.inc("stage_out_bytes", size, stage=stage, source=doc["source"])
+        return size
 
     def setup(self):
         self.counters = Counters()

@@ -156,7 +156,7 @@ class _Decide(CountingDoFn):
         for doc in grouped["doc"]:
             doc = dict(doc)
             source = doc["source"]
-            self.counters.inc("stage_in", stage=STAGE, source=doc["source"])
+            self.counters.inc("stage_in", stage=STAGE, source=source)
             if not clusters:
                 self.count_out(STAGE, doc)
                 yield doc

@@ -8,7 +8,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.sources import READERS, FileContext, Quarantined, Rejected, glob_base, infer_format, relative_location
-from pipelines.transforms.metrics import CountingDoFn
+from pipelines.transforms.metrics import CountingDoFn, doc_bytes
 from pipelines.transforms.stages import QUARANTINE, REJECTS
 
 STAGE = "read"
@@ -79,14 +79,14 @@ class ReadFile(CountingDoFn):
         source = ctx.source
         self.counters.inc("records", source=source)
         if isinstance(item, dict):
-            size = len(item["content"]) if "content" in item else len(item["text"].encode("utf-8", "surrogatepass"))
+            size = doc_bytes(item)
             self.counters.inc("records_bytes", size, source=source)
             if self.max_doc_bytes and size > self.max_doc_bytes:
                 item.pop("content", None)
                 item.update(text="", content_type=None)
                 item = ctx.reject(item, "too_large", f"{size} bytes > max_doc_bytes={self.max_doc_bytes}")
             else:
-                self.count_out(STAGE, item)
+                self.count_out(STAGE, item, size)
                 yield item
                 return
         if isinstance(item, Rejected):

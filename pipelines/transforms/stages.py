@@ -21,7 +21,7 @@ from filters.normalise import normalise_text
 from pipelines.sources.html import charset_from_content_type, html_to_text
 from pipelines.sources.records import Quarantined, Rejected
 from pipelines.sources.sandbox import ExtractionSandbox
-from pipelines.transforms.metrics import CountingDoFn, doc_bytes
+from pipelines.transforms.metrics import CountingDoFn
 
 REJECTS = "rejects"
 QUARANTINE = "quarantine"
@@ -193,7 +193,7 @@ class StageFn(CountingDoFn):
 
     def process(self, doc):
         name, source = self.stage.name, doc["source"]
-        self.counters.inc("stage_in", stage=name, source=doc["source"])
+        self.counters.inc("stage_in", stage=name, source=source)
         try:
             result = self.stage.apply(dict(doc))  # Beam inputs must not be changed; stages change their copy
         except Exception as exc:  # one bad document must not fail the bundle; a bug fails every one, loudly
@@ -206,10 +206,10 @@ class StageFn(CountingDoFn):
             self.counters.inc("quarantined", stage=name, error=result.error, source=source)
             yield beam.pvalue.TaggedOutput(QUARANTINE, result.row())
         else:
-            self.count_out(name, result)
+            size = self.count_out(name, result)
             if self.stage.counts_languages:
                 self.counters.inc("identified", lang=result["lang"], source=source)
-                self.counters.inc("identified_bytes", doc_bytes(result), lang=result["lang"], source=source)
+                self.counters.inc("identified_bytes", size, lang=result["lang"], source=source)
             yield result
 
 

@@ -3,7 +3,7 @@
 Documents arrive in batches (BatchElements), so `encode_batch` runs the Rust tokenizer over many
 texts at once. Each document is assigned to the held-out or the training split by a hash of its id,
 so the split is the same on every rerun and every runner, and a document never moves between splits
-when the corpus grows. Events (counters): `tokenized` (split, source) and `tokens` (split, source).
+when the corpus grows. Events (counters): `tokenized` (split, source); token totals come from the files.
 """
 
 import apache_beam as beam
@@ -11,6 +11,7 @@ import numpy as np
 import xxhash
 
 from pipelines.transforms.metrics import CountingDoFn
+from schemas.tokens import id_type
 
 SPLITS = ("train", "heldout")
 
@@ -22,7 +23,7 @@ def split_of(doc_id: str, heldout_fraction: float) -> str:
 class TokenizeDocuments(CountingDoFn):
     def __init__(self, tokenizer_json: str, vocab_size: int, heldout_fraction: float):
         self.tokenizer_json, self.heldout_fraction = tokenizer_json, heldout_fraction
-        self.dtype = np.uint16 if vocab_size <= 1 << 16 else np.uint32
+        self.dtype = np.dtype(f"uint{id_type(vocab_size).bit_width}")
 
     def setup(self):
         from tokenizers import Tokenizer
@@ -36,7 +37,6 @@ class TokenizeDocuments(CountingDoFn):
             split = split_of(doc["id"], self.heldout_fraction)
             ids = np.asarray(encoding.ids, dtype=self.dtype)
             self.counters.inc("tokenized", split=split, source=doc["source"])
-            self.counters.inc("tokens", len(ids), split=split, source=doc["source"])
             yield beam.pvalue.TaggedOutput(split, {"id": doc["id"], "source": doc["source"], "input_ids": ids,
                                                    "n_tokens": len(ids)})
 

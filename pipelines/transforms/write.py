@@ -56,6 +56,16 @@ class _WriteShard(beam.DoFn):
         yield {"path": path, "rows": len(rows), "bytes": size}
 
 
+def no_partition(row) -> None:
+    """WriteShards' `partition` for a kind with no sub-directories."""
+    return None
+
+
+def by_id(row) -> str:
+    """WriteShards' `sort_key` for rows that have an id."""
+    return row["id"]
+
+
 class WriteShards(beam.PTransform):
     """rows -> written file infos. `partition(row)` names the sub-directory ("lang=en") or None;
     `row_bytes(row)` sizes a row for the shard count (default: its text)."""
