@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from schemas.tokens import token_schema  # noqa: E402
+from schemas.tokens import FORMAT, token_schema  # noqa: E402
 from trainer.tokenizer import SPECIAL_TOKENS  # noqa: E402
 
 VOCAB = 50257
@@ -39,7 +39,7 @@ RUNS = [("gpt2-124m", "configs/train/gpt2-124m.yaml", ["data.micro_batch=32", "d
 
 def random_shards(out: Path, tokens: int) -> Path:
     rng = np.random.default_rng(0)
-    manifest = {"format": "token-shards/1", "tokenizer": {"fingerprint": "random", "vocab_size": VOCAB,
+    manifest = {"format": FORMAT, "tokenizer": {"fingerprint": "random", "vocab_size": VOCAB,
                                                           "special_tokens": {t: i for i, t in enumerate(SPECIAL_TOKENS)}},
                 "splits": {}}
     for split, n_tokens in (("train", tokens), ("heldout", tokens // 100)):

@@ -1,7 +1,8 @@
 """Atomic checkpoints with keep-last-k and automatic resume; safetensors export.
 
-A checkpoint is a directory `step-0000100/` holding `model.pt`, `optim.pt`, `rng.pt` and
-`state.json` (step, loader state, config and its hash). It is written under a temporary name and
+A checkpoint is a directory `step-0000100/` holding `model.pt`, `optim.pt` and
+`state.json` (step, loader state, config and its hash). No random state: the trainer reseeds every
+step from (seed, step, rank), and the DataLoader has its own generator. It is written under a temporary name and
 renamed into place, so a checkpoint directory either is complete or does not exist; a crash while
 saving leaves the previous one. Only the newest `keep_last` are kept. The model and optimiser states
 are full (unsharded) state dicts, so a run can resume on any number of ranks and under DDP or FSDP.
@@ -41,8 +42,6 @@ def save(root: str | Path, step: int, model_state: dict, optim_state: dict, stat
     tmp.mkdir()
     torch.save(model_state, tmp / "model.pt")
     torch.save(optim_state, tmp / "optim.pt")
-    torch.save({"cpu": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}, tmp / "rng.pt")
     (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2, default=str) + "\n")
     for f in tmp.iterdir():  # the data is on disk before the rename makes it visible
         with open(f, "rb") as fh:
@@ -59,7 +58,6 @@ def load(path: str | Path) -> dict:
     path = Path(path)
     return {"model": torch.load(path / "model.pt", map_location="cpu", weights_only=True),
             "optim": torch.load(path / "optim.pt", map_location="cpu", weights_only=True),
-            "rng": torch.load(path / "rng.pt", map_location="cpu", weights_only=False),
             "state": json.loads((path / "state.json").read_text())}
 
 

@@ -27,14 +27,11 @@ class Runtime:
         return self.rank == 0
 
     def all_reduce_sum(self, values: list[float]) -> list[float]:
-        if not self.distributed:
-            return values
-        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
-        dist.all_reduce(tensor)
-        return tensor.tolist()
+        return self.sum_on_device(values).tolist() if self.distributed else values
 
-    def sum_on_device(self, value: float) -> torch.Tensor | float:
-        """The sum over ranks, left on the device (no host sync); the value itself on one process."""
+    def sum_on_device(self, value):
+        """The sum over ranks (a float or a list of them), left on the device (no host sync); the
+        value itself on one process."""
         if not self.distributed:
             return value
         tensor = torch.tensor(value, dtype=torch.float64, device=self.device)

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-IGNORE_INDEX = -100  # targets with this value take no part in the loss (F.cross_entropy's default)
+from trainer.masking import IGNORE_INDEX  # targets with it take no part in the loss
 
 
 @dataclass

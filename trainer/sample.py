@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from trainer import checkpoint
+from trainer.data.shards import SEPARATOR
 from trainer.model import ModelConfig, Transformer
 
 
@@ -54,7 +55,7 @@ def load(path: str | Path) -> tuple:
 @torch.no_grad()
 def generate(model, tokenizer, prompt: str, max_new_tokens: int, temperature: float, top_k: int | None,
              top_p: float | None, seed: int) -> str:
-    ids = tokenizer.encode(prompt, add_special_tokens=False).ids or [tokenizer.token_to_id("<|endoftext|>")]
+    ids = tokenizer.encode(prompt, add_special_tokens=False).ids or [tokenizer.token_to_id(SEPARATOR)]
     generator = torch.Generator().manual_seed(seed)
     out = model.generate(torch.tensor([ids]), max_new_tokens, temperature, top_k, top_p, generator=generator)
     return tokenizer.decode(out[0].tolist(), skip_special_tokens=False)

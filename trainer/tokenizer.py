@@ -23,9 +23,10 @@ import pyarrow.parquet as pq
 import xxhash
 from pyarrow import fs as pafs
 
+from trainer.data.shards import SEPARATOR
 from trainer.data.shards import filesystem as shard_filesystem
 
-SPECIAL_TOKENS = ["<|endoftext|>", "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+SPECIAL_TOKENS = [SEPARATOR, "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 KINDS = ("bpe", "wordpiece")
 
 

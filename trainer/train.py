@@ -199,7 +199,6 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
         distributed.load_full_state(model, optimizer, saved["model"], saved["optim"])
         loader.load_state_dict(state["loader"])
         step, tokens_seen = state["step"], state["tokens"]
-        torch.set_rng_state(saved["rng"]["cpu"])
 
     log = TrainingLog(out, runtime.main, t.tensorboard, resume=resume_from is not None)
     if runtime.main:
@@ -240,7 +239,7 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
     batches = iter(loader)
     accumulation = loader.accumulation
     started = time.perf_counter()
-    last = {}
+    last, final_state = {}, None
     while step < stop_at:
         torch.manual_seed(t.seed * 1_000_003 + step * 1_009 + runtime.rank)  # dropout, the same after a resume
         lr = lr_at(step, config)
@@ -273,6 +272,7 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
             run_eval()
         if (t.checkpoint_every and step % t.checkpoint_every == 0) or (step == stop_at and t.save_final):
             model_state, optim_state = distributed.full_state(model, optimizer)
+            final_state = model_state if step == t.max_steps else None  # the export reuses the gathered model
             if runtime.main:
                 checkpoint.save(out / "checkpoints", step, model_state, optim_state,
                                 {"tokens": tokens_seen, "loader": loader.state_dict(), "config_hash": chash,
@@ -282,7 +282,7 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
     if progress:
         progress.close()
     if step == t.max_steps and t.save_final:  # every rank takes part in gathering a sharded model
-        model_state = distributed.full_state(model, optimizer)[0] if runtime.distributed else model.state_dict()
+        model_state = final_state if final_state is not None else distributed.full_state(model, optimizer)[0]
         if runtime.main:
             checkpoint.export_safetensors(model_state, out / "model.safetensors",
                                           {"model": vars(model.config), "tokenizer": tokenizer, "step": step})

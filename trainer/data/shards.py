@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
+from schemas.tokens import FORMAT, id_type
 from trainer.data.order import LRUCache
 
-FORMAT = "token-shards/1"
 SEPARATOR = "<|endoftext|>"
 
 
@@ -120,13 +120,13 @@ class TokenShards:
             raise ValueError(f"{self.uri}: no split {self.split!r} (has {sorted(manifest['splits'])})")
         self.tokenizer, self.fingerprint = manifest["tokenizer"], manifest["fingerprint"]
         entries = manifest["splits"][self.split]["files"]
-        expected_type = pa.uint16() if self.tokenizer["vocab_size"] <= 1 << 16 else pa.uint32()
+        expected_type = id_type(self.tokenizer["vocab_size"])
         per_file = []
         for entry in entries:
             parquet = pq.ParquetFile(self._fs.open_input_file(f"{self._root}/{entry['path']}"))
-            id_type = parquet.schema_arrow.field("input_ids").type.value_type
-            if id_type != expected_type:
-                raise ValueError(f"{entry['path']}: input_ids are {id_type}, vocab_size "
+            found_type = parquet.schema_arrow.field("input_ids").type.value_type
+            if found_type != expected_type:
+                raise ValueError(f"{entry['path']}: input_ids are {found_type}, vocab_size "
                                  f"{self.tokenizer['vocab_size']} wants {expected_type}")
             table = parquet.read(columns=["n_tokens", "source"])
             tokens = table["n_tokens"].to_numpy().astype(np.int32)
