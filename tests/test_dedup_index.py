@@ -20,6 +20,7 @@ def test_a_second_crawl_is_deduplicated_against_the_first(tmp_path, data_dir):
               {"name": "jsonl", "glob": str(data_dir / "ccnet_jsonl_dolma" / "*.jsonl.gz")}]
     second = curate(tmp_path / "month2", month2, filters="none", dedup_index=str(index), dedup_verify="signature")
     assert second.problems == []
+    assert json.loads((tmp_path / "month2" / "manifest.json").read_text())["dedup"]["verify"] == "signature"
     rejects = [r for r in read_rows(tmp_path / "month2", "rejects") if r["reason"] == "in_index"]
     assert len(rejects) == kept_first
     assert {r["source"] for r in rejects} == {"warc-again"}

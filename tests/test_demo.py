@@ -68,7 +68,8 @@ def test_charset_and_mojibake_copies_become_exact_duplicates(demo):
     dups = [r for r in read_rows(out, "rejects") if r["reason"] == "exact_duplicate"]
     # Latin-1 pages (decoded by their declared charset) and mojibake pages (repaired by ftfy)
     # normalise to the same text as the originals, so each joins its original's exact cluster;
-    # which member is kept depends on record offsets, so count variants over whole clusters.
+    # which member is kept depends on record offsets, so count variants over whole clusters. Some
+    # pages fall to the quality filter before dedup (originals and copies alike), hence "half".
     clusters = {}
     for r in dups:
         clusters.setdefault(r["duplicate_of"], [kept[r["duplicate_of"]]["url"]]).append(r["url"])
