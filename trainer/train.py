@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 import xxhash
+from torch.utils.data import default_collate
 
 from trainer import checkpoint, distributed
 from trainer.config import RunConfig, config_hash, load_config
@@ -46,8 +47,26 @@ def lr_at(step: int, config: RunConfig) -> float:
     return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+class MaskingCollate:
+    """The loader's collate for MLM: stacks a micro-batch and masks it. Masks are keyed by (seed,
+    sequence id), so they are the same wherever this runs; it runs in the DataLoader's workers, so
+    masking overlaps the training step instead of running between steps."""
+
+    def __init__(self, seed: int, specials: list[int], vocab_size: int, mask_id: int, rate: float):
+        self.seed, self.specials, self.vocab_size, self.mask_id, self.rate = seed, specials, vocab_size, mask_id, rate
+
+    def __call__(self, items: list[dict]) -> dict:
+        batch = default_collate(items)
+        masked, labels, positions = mask_batch(batch["input_ids"].numpy(), self.seed, batch["seq_id"].numpy(),
+                                               self.specials, self.vocab_size, self.mask_id, self.rate)
+        batch.update(masked_ids=torch.from_numpy(masked).long(), labels=torch.from_numpy(labels),
+                     mlm_positions=torch.from_numpy(positions))
+        return batch
+
+
 class Objective:
-    """A loader batch -> the model's inputs and its loss: next token (clm) or masked tokens (mlm)."""
+    """A loader batch -> the model's inputs and its loss: next token (clm) or masked tokens (mlm).
+    `collate` makes the loader's batches (masked ones for mlm)."""
 
     def __init__(self, config: RunConfig, tokenizer: dict, device: torch.device):
         self.kind, self.seed, self.device = config.objective, config.train.seed, device
@@ -56,6 +75,8 @@ class Objective:
         self.specials = sorted(tokenizer["special_tokens"].values())
         # Only MLM needs [MASK]: next-token training runs on any tokenizer with a separator.
         self.mask_id = tokenizer["special_tokens"]["[MASK]"] if self.kind == "mlm" else None
+        self.collate = (MaskingCollate(self.seed, self.specials, self.vocab_size, self.mask_id, self.rate)
+                        if self.kind == "mlm" else default_collate)
 
     def window(self, seq_len: int) -> int:
         return seq_len + 1 if self.kind == "clm" else seq_len
@@ -66,11 +87,8 @@ class Objective:
         if self.kind == "clm":
             out = {"input_ids": ids[:, :-1], "targets": ids[:, 1:]}
             doc_ids = doc_ids[:, :-1]
-        else:
-            masked, labels, positions = mask_batch(ids.numpy(), self.seed, batch["seq_id"].numpy(), self.specials,
-                                                   self.vocab_size, self.mask_id, self.rate)
-            out = {"input_ids": torch.from_numpy(masked).long(), "targets": torch.from_numpy(labels),
-                   "mlm_positions": torch.from_numpy(positions)}
+        else:  # masked by `collate`
+            out = {"input_ids": batch["masked_ids"], "targets": batch["labels"], "mlm_positions": batch["mlm_positions"]}
         if self.document_masking:
             out["doc_ids"] = doc_ids
         targets = int((out["targets"] != IGNORE_INDEX).sum())
@@ -134,7 +152,7 @@ def evaluate(model, objective: Objective, dataset: SequenceDataset | None, seque
     ids = list(range(runtime.rank * per_rank, (runtime.rank + 1) * per_rank))
     loss_sum = count = correct = 0.0
     for start in range(0, len(ids), micro_batch):
-        batch = torch.utils.data.default_collate([dataset[s] for s in ids[start:start + micro_batch]])
+        batch = objective.collate([dataset[s] for s in ids[start:start + micro_batch]])
         inputs, n = objective.inputs(batch)
         with autocast():
             out = model(**inputs, loss_reduction="sum")
@@ -179,7 +197,7 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
     if tokenizer_path is None:  # token shards have a held-out split; a curation run's text has none
         heldout = SequenceDataset(TokenShards(data, "heldout"), d.seq_len, window=window, seed=t.seed)
     loader = PretrainLoader(dataset, d.global_batch, d.micro_batch, world_size=runtime.world_size, rank=runtime.rank,
-                            num_workers=d.workers, pin_memory=cuda, max_steps=t.max_steps)
+                            num_workers=d.workers, pin_memory=cuda, collate_fn=objective.collate, max_steps=t.max_steps)
 
     torch.manual_seed(t.seed)  # the initial weights: the same on every rank
     model = build_model(config, tokenizer["vocab_size"]).to(runtime.device)

@@ -88,7 +88,7 @@ class PretrainLoader:
     """
 
     def __init__(self, dataset: SequenceDataset, global_batch: int, micro_batch: int, *, world_size: int = 1,
-                 rank: int = 0, num_workers: int = 0, pin_memory: bool = False, prefetch_factor: int | None = None,
+                 rank: int = 0, num_workers: int = 0, pin_memory: bool = False, collate_fn=None,
                  max_steps: int | None = None):
         per_rank = rank_sequences(0, global_batch, world_size, rank)
         if len(per_rank) % micro_batch:
@@ -96,9 +96,8 @@ class PretrainLoader:
         self.dataset, self.global_batch, self.micro_batch = dataset, global_batch, micro_batch
         self.world_size, self.rank, self.max_steps = world_size, rank, max_steps
         self.accumulation = len(per_rank) // micro_batch
-        self._loader_args = {"num_workers": num_workers, "pin_memory": pin_memory}
-        if num_workers:
-            self._loader_args["prefetch_factor"] = prefetch_factor
+        # collate_fn runs in the workers: per-batch work there (MLM masking) overlaps the training step.
+        self._loader_args = {"num_workers": num_workers, "pin_memory": pin_memory, "collate_fn": collate_fn}
         self.consumed_sequences = 0
 
     def __iter__(self) -> Iterator[dict]:
