@@ -84,6 +84,9 @@ def check_stats(stats: dict, allow_empty: bool = False) -> list[str]:
             problems.append(f"stage {s['stage']} produced no documents from {s['in']} "
                             f"(rejected {s['rejected']}, quarantined {s['quarantined']}); "
                             f"pass --allow-empty if that is expected")
+    for before, after in zip(stats["stages"], stats["stages"][1:]):  # the chain that in_bytes is derived from
+        if after["in"] != before["out"]:
+            problems.append(f"stage {after['stage']}: {after['in']} in != {before['out']} out of {before['stage']}")
     if stats.get("components_unconverged_edges"):
         problems.append(f"near-dedup components did not converge: the last star round still changed "
                         f"{stats['components_unconverged_edges']} edges; raise dedup_rounds")

@@ -134,3 +134,17 @@ def test_same_shards_under_multiprocessing_runner(tmp_path, data_dir):
     assert local.problems == parallel.problems == []
     assert local.manifest["fingerprint"] == parallel.manifest["fingerprint"]
     assert Path(tmp_path / "processes" / "manifest.json").exists()
+
+
+def test_a_break_in_the_stage_chain_is_a_problem():
+    """Bytes into a stage are derived from the stage before it, so documents must flow stage to stage."""
+    from pipelines.accounting import check_stats
+
+    def stage(name, n_in, n_out):
+        return {"stage": name, "in": n_in, "out": n_out, "rejected": {"r": n_in - n_out}, "quarantined": {}}
+
+    stats = {"sources": {}, "totals": {"records": 10},
+             "stages": [stage("read", 10, 9), stage("extract", 9, 8), stage("langid", 7, 7)]}
+    assert check_stats(stats) == ["stage langid: 7 in != 8 out of extract"]
+    stats["stages"][-1] = stage("langid", 8, 7)
+    assert check_stats(stats) == []
