@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import xxhash
 from pyarrow import fs as pafs
 
-from trainer.data.shards import SEPARATOR
+from trainer.data.shards import SEPARATOR, parquet_files
 from trainer.data.shards import filesystem as shard_filesystem
 
 SPECIAL_TOKENS = [SEPARATOR, "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -33,8 +33,7 @@ KINDS = ("bpe", "wordpiece")
 def document_files(run_dir: str) -> tuple[pafs.FileSystem, list[str]]:
     """The kept-document shards of a curation run (local path or object-store URI), sorted."""
     filesystem, root = shard_filesystem(run_dir)
-    infos = filesystem.get_file_info(pafs.FileSelector(f"{root}/documents", recursive=True))
-    files = sorted(i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(".parquet"))
+    files = parquet_files(filesystem, f"{root}/documents")
     if not files:
         raise FileNotFoundError(f"no documents/*/*.parquet under {run_dir}: is it a curation run?")
     return filesystem, files

@@ -54,6 +54,12 @@ def _sha256(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
+def parquet_files(fs: pafs.FileSystem, root: str) -> list[str]:
+    """Every .parquet file under `root`, recursively, sorted."""
+    infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+    return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(".parquet"))
+
+
 def _load_tokenizer(tokenizer) -> tuple:
     """(Tokenizer, fingerprint, path or None). The fingerprint of a JSON file is the sha256 of its bytes, as
     trainer.tokenizer's; of a Tokenizer object, the sha256 of its to_str()."""
@@ -140,8 +146,7 @@ class TokenShards:
         root = self._root
         if self._fs.get_file_info(f"{root}/documents").type == pafs.FileType.Directory:
             root = f"{root}/documents"  # a curation run: its kept documents, not rejects or quarantine
-        infos = self._fs.get_file_info(pafs.FileSelector(root, recursive=True))
-        paths = sorted(i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(".parquet"))
+        paths = parquet_files(self._fs, root)
         if not paths:
             raise FileNotFoundError(f"no Parquet files under {self.uri}")
         per_file = []
