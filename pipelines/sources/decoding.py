@@ -73,3 +73,33 @@ def decode_text(data: bytes) -> tuple[str, str]:
         # Mostly UTF-8 with a few invalid bytes: keep the valid text, mark the rest.
         return data.decode("utf-8", errors="replace"), "utf-8+replace"
     return str(best), best.encoding
+
+
+_KINDS = (
+    (b"\x7fELF", "an ELF executable"), (b"\x1f\x8b", "gzip data"), (b"\x28\xb5\x2f\xfd", "zstd data"),
+    (b"BZh", "bzip2 data"), (b"\xfd7zXZ\x00", "xz data"), (b"PK\x03\x04", "a ZIP archive"),
+    (b"PAR1", "a Parquet file"), (b"%PDF", "a PDF document"), (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+)
+
+
+def describe_content(head: bytes) -> str:
+    """What a file's first bytes look like, for messages about content that does not match the
+    file's name: 'an ELF executable', 'JSON', 'zero bytes', ..."""
+    if not head:
+        return "nothing (no bytes)"
+    for magic, kind in _KINDS:
+        if head.startswith(magic):
+            return kind
+    if not head.strip(b"\x00"):
+        return "zero bytes"
+    try:
+        check_not_binary(head)
+    except BinaryContent:
+        return "binary data"
+    text = head.removeprefix(codecs.BOM_UTF8).lstrip()
+    if text[:1] in (b"{", b"["):
+        return "JSON"
+    if text[:14].lower().startswith((b"<!doctype html", b"<html")):
+        return "HTML"
+    return "XML or HTML" if text[:1] == b"<" else "text"
