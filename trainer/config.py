@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from schemas.errors import UsageError
+
 OBJECTIVES = ("clm", "mlm")
 
 
@@ -70,7 +72,7 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     pass
 
 
@@ -100,22 +102,41 @@ def _apply(config: RunConfig, dotted: str, value) -> None:
     section, _, key = dotted.partition(".")
     if not key:
         if section != "objective":
-            raise ConfigError(f"unknown setting {dotted!r}")
+            raise ConfigError(f"unknown setting {dotted!r}; sections: objective, model, data, optim, train")
         config.objective = str(value)
         return
     if section == "model":
         config.model[key] = yaml.safe_load(value) if isinstance(value, str) else value
         return
     target = getattr(config, section, None)
-    if not dataclasses.is_dataclass(target) or key not in {f.name for f in dataclasses.fields(target)}:
-        raise ConfigError(f"unknown setting {dotted!r}")
+    if not dataclasses.is_dataclass(target):
+        raise ConfigError(f"unknown setting {dotted!r}; sections: objective, model, data, optim, train")
+    known = [f.name for f in dataclasses.fields(target)]
+    if key not in known:
+        raise ConfigError(f"unknown setting {dotted!r}; known in {section}: {known}")
     setattr(target, key, _coerce(value, getattr(target, key), dotted))
+
+
+def _read_yaml(path: str):
+    if not Path(path).is_file():
+        raise ConfigError(f"--config {path} " + ("is not a file" if Path(path).exists() else "does not exist"))
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"--config {path}: not valid YAML: {getattr(exc, 'problem', None) or exc}{where}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"--config {path}: expected a mapping of sections, got {type(raw).__name__}")
+    return raw or {}
 
 
 def load_config(path: str | None, overrides: list[str] = ()) -> RunConfig:
     config = RunConfig()
-    raw = yaml.safe_load(Path(path).read_text()) if path else {}
-    for section, values in (raw or {}).items():
+    raw = _read_yaml(path) if path else {}
+    for section, values in raw.items():
+        if section in ("model", "data", "optim", "train") and not isinstance(values, dict):
+            raise ConfigError(f"{section}: expected a mapping of settings, got {values!r}")
         if isinstance(values, dict):
             for key, value in values.items():
                 _apply(config, f"{section}.{key}", value)
@@ -130,9 +151,32 @@ def load_config(path: str | None, overrides: list[str] = ()) -> RunConfig:
     return config
 
 
+# Each number's allowed range: (low, high, whether low itself is allowed); None is unbounded.
+_RANGES = {"data.seq_len": (1, None, True), "data.global_batch": (1, None, True), "data.micro_batch": (1, None, True),
+           "data.workers": (0, None, True), "data.mlm_rate": (0, 1, False), "optim.lr": (0, None, False),
+           "optim.min_lr_ratio": (0, 1, True), "optim.warmup_steps": (0, None, True),
+           "optim.weight_decay": (0, None, True), "optim.beta1": (0, 1, True), "optim.beta2": (0, 1, True),
+           "optim.grad_clip": (0, None, False), "train.max_steps": (1, None, True), "train.stop_at": (0, None, True),
+           "train.log_every": (1, None, True), "train.eval_every": (0, None, True),
+           "train.eval_sequences": (0, None, True), "train.checkpoint_every": (0, None, True),
+           "train.keep_last": (1, None, True)}
+
+
 def check(config: RunConfig) -> None:
     if config.objective not in OBJECTIVES:
         raise ConfigError(f"objective {config.objective!r}: choose from {OBJECTIVES}")
+    for name, (low, high, closed) in _RANGES.items():
+        section, key = name.split(".")
+        value = getattr(getattr(config, section), key)
+        if value < low or (value == low and not closed) or (high is not None and value > high):
+            bounds = f"{'[' if closed else '('}{low}, {high if high is not None else 'inf'}]"
+            raise ConfigError(f"{name} {value!r}: must be in {bounds}")
+    mixture = config.data.mixture
+    if mixture is not None and (not isinstance(mixture, dict) or not mixture or not all(
+            isinstance(k, str) and isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0
+            for k, w in mixture.items())):
+        raise ConfigError(f"data.mixture {mixture!r}: expected a mapping of source names to positive weights")
+    check_model(config)
     d, t = config.data, config.train
     if d.global_batch % d.micro_batch:
         raise ConfigError(f"data.global_batch {d.global_batch} is not a multiple of data.micro_batch {d.micro_batch}")
@@ -144,6 +188,31 @@ def check(config: RunConfig) -> None:
         raise ConfigError("train.dtype: auto|fp32|bf16; train.compile: auto|on|off")
     if t.distributed not in ("ddp", "fsdp"):
         raise ConfigError("train.distributed: ddp|fsdp")
+
+
+def check_model(config: RunConfig) -> None:
+    """`model` settings are trainer.model.ModelConfig fields of its types, which build a model; the
+    vocabulary and the architecture come from the tokenizer and the objective, not from here."""
+    from trainer.model import ModelConfig  # torch; only a run (or a check of one) needs it
+
+    defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
+    for key in sorted(config.model):
+        if key in ("vocab_size", "arch"):
+            raise ConfigError(f"model.{key} is not a setting: it comes from the "
+                              f"{'tokenizer' if key == 'vocab_size' else 'objective'}")
+        if key not in defaults:
+            raise ConfigError(f"unknown setting 'model.{key}'; known: {sorted(set(defaults) - {'vocab_size', 'arch'})}")
+        value = config.model[key]
+        if value is not None or defaults[key] is not None:
+            # d_ff and norm_position default to None (derived): an int and a string are theirs
+            current = defaults[key] if defaults[key] is not None else {"d_ff": 0}.get(key, "")
+            _coerce(value, current, f"model.{key}")  # checked only: the hash sees the settings as given
+    settings = {"max_seq_len": config.data.seq_len, **config.model,
+                "arch": "decoder" if config.objective == "clm" else "encoder"}
+    try:
+        ModelConfig(**settings)
+    except ValueError as exc:
+        raise ConfigError(f"model: {exc}") from None
 
 
 def config_hash(config: RunConfig) -> str:
