@@ -37,6 +37,8 @@ from filters.pii import PiiRedactor
 from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, RedactPii, apply_stage
 from pipelines.transforms.write import WriteShards, by_id, no_partition
 from schemas import DOCUMENT_SCHEMA, INDEX_SCHEMA, QUARANTINE_SCHEMA, REJECT_SCHEMA, SCHEMA_VERSION
+from schemas.errors import cli_main
+from schemas.run_manifest import verify_run
 
 
 def _lang_partition(row):
@@ -146,7 +148,9 @@ def _index_run(config: CurateConfig) -> str:
 
 def index_files(index_dir: str, params: dict, this_run: str) -> list[str]:
     """The parts of an existing index, except this run's own (a rerun replaces them), after checking
-    that the index was built with the same MinHash settings; a new index gets its settings written."""
+    that the index was built with the same MinHash settings and that each part is whole (its
+    manifest.json, written last by publish_index, with every file's size and sha256); a new index gets
+    its settings written."""
     settings = {k: params[k] for k in _INDEX_PARAMS}
     path = FileSystems.join(index_dir, "params.json")
     if not FileSystems.exists(path):
@@ -156,23 +160,40 @@ def index_files(index_dir: str, params: dict, this_run: str) -> list[str]:
         saved = json.loads(fh.read())
     if saved != settings:
         raise ConfigError(f"{index_dir} was built with other MinHash settings: {saved} != {settings}")
-    pattern = FileSystems.join(index_dir, "parts", "*", "*.parquet")
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list if f"/{this_run}/" not in m.path)
+    pattern = FileSystems.join(index_dir, "parts", "*", "*")
+    parts = sorted({m.path.rsplit("/", 1)[0] for m in FileSystems.match([pattern])[0].metadata_list} - {
+        FileSystems.join(index_dir, "parts", this_run)})
+    files = []
+    for part in parts:
+        manifest = verify_run(part, folders=("",), unfinished=_PART_UNFINISHED)
+        files += [FileSystems.join(part, f["path"]) for f in manifest["files"]]
+    return sorted(files)
 
 
-def publish_index(config: CurateConfig) -> list[str]:
-    """Copy the run's index parts into the index, replacing this run's earlier ones."""
+_PART_UNFINISHED = ("its copying into the index did not finish: rerun the run that wrote it with --overwrite, "
+                    "or delete that folder")
+
+
+def publish_index(config: CurateConfig, files: list[dict]) -> list[str]:
+    """Copy the run's index parts (`files`: the run's manifest entries) into the index, replacing this
+    run's earlier ones. The part's manifest.json goes first and comes back last, listing each file's
+    size and sha256, so a reader (index_files) never takes a part whose copying did not finish."""
     target = FileSystems.join(config.dedup_index, "parts", _index_run(config))
-    old = FileSystems.match([FileSystems.join(target, "*.parquet")])[0].metadata_list
+    manifest = FileSystems.join(target, "manifest.json")
+    if FileSystems.exists(manifest):
+        FileSystems.delete([manifest])
+    old = FileSystems.match([FileSystems.join(target, "part-*.parquet")])[0].metadata_list
     if old:
         FileSystems.delete([m.path for m in old])
-    sources = sorted(m.path for m in FileSystems.match([FileSystems.join(config.output, "index", "*.parquet")])[0]
-                     .metadata_list)
-    destinations = [FileSystems.join(target, path.rsplit("/", 1)[1]) for path in sources]
+    entries = [{"path": f["path"].rsplit("/", 1)[1], **{k: f[k] for k in ("rows", "bytes", "sha256")}}
+               for f in files if f["kind"] == "dedup_index"]
+    sources = [FileSystems.join(config.output, f["path"]) for f in files if f["kind"] == "dedup_index"]
+    destinations = [FileSystems.join(target, entry["path"]) for entry in entries]
     if sources:
         if not FileSystems.exists(target):
             FileSystems.mkdirs(target)  # a no-op on object stores; local copies need the folder
         FileSystems.copy(sources, destinations)
+        outputs.write_json(target, "manifest.json", {"complete": True, "run": config.output, "files": entries})
     return destinations
 
 
@@ -256,6 +277,7 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
     result = pipeline.run()
     result.wait_until_finish()
     finished = time.time()
+    outputs.remove_temporaries(config.output)  # of bundles that failed and were retried
 
     stats = accounting.build_stats(query_counters(result), stages_run(config))
     stats["seconds"] = round(finished - started, 3)
@@ -285,7 +307,7 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
             "files": files,
         }
         if config.dedup == "minhash" and config.dedup_index:
-            manifest["dedup_index"] = {"dir": config.dedup_index, "added": publish_index(config)}
+            manifest["dedup_index"] = {"dir": config.dedup_index, "added": publish_index(config, files)}
         outputs.write_json(config.output, "manifest.json", manifest)
     return RunResult(config=config, stats=stats, manifest=manifest, problems=problems)
 
@@ -339,6 +361,7 @@ def parse_args(argv: list[str] | None):
     return parser.parse_known_args(argv)
 
 
+@cli_main()
 def main(argv: list[str] | None = None) -> int:
     try:
         result = run(argv)

@@ -1,59 +1,201 @@
-"""The run directory: refusing to overwrite, listing and checking shards, stats.json, manifest.json.
+"""The run directory: a safe --overwrite, atomic files, listing and checking shards, stats.json, manifest.json.
 
-Works on any Beam filesystem (a local directory or a gs:// prefix). manifest.json is written last;
-a reader treats a run without it as incomplete.
+Works on any Beam filesystem (a local directory or a gs:// prefix). A local file is written under a
+hidden temporary name in its folder (`.part-00000-of-00004.parquet.tmp-<uuid>`, which no `*.parquet`
+glob matches) and renamed when complete, so a killed run never leaves a torn `part-*.parquet`; an
+object store (gs://) creates an object only when its upload closes, so it is written in place.
+manifest.json is written last; every reader checks a run against it (schemas.run_manifest.verify_run).
+
+--overwrite deletes only an earlier run's own files: those its manifest lists (with the manifest,
+stats.json and the report's files), or, for a run killed before its manifest, the exact names the
+pipeline writes. It refuses, deleting nothing, when the output holds any other file.
 """
 
 import hashlib
 import json
 import os
 import re
+import uuid
+from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import SCHEMAS, check_schema
+from schemas.errors import UsageError
 
 KINDS = {"documents": "documents/*/part-*.parquet", "rejects": "rejects/*/part-*.parquet",
          "quarantine": "quarantine/part-*.parquet", "dedup_index": "index/part-*.parquet"}
-RUN_ENTRIES = {"documents", "rejects", "quarantine", "index", "stats.json", "manifest.json",
-               "report", "report.html", "summary.json"}  # the last three: pipelines.report
+
+_PART = r"part-\d{5,}-of-\d{5,}\.parquet"
+_TMP = r"\.tmp-[0-9a-f]{32}"
 
 
-class OutputNotEmpty(RuntimeError):
-    pass
+@dataclass(frozen=True)
+class Layout:
+    """The names a kind of run writes, as regexes of paths relative to its folder: `shard_folders` (the
+    folders of its part-NNNNN-of-NNNNN.parquet shards, which its manifest lists, and their temporary
+    files), `others` (the manifest itself, stats, report files: not listed), `folders` (made by the run,
+    removed when --overwrite leaves them empty); `listed(manifest)` gives the shards a manifest lists."""
+    name: str
+    shard_folders: str
+    others: str
+    folders: str
+    listed: object
+
+    def shard(self, relative: str) -> bool:
+        return re.fullmatch(f"(?:{self.shard_folders})/{_PART}", relative) is not None
+
+    def temporary(self, relative: str) -> bool:
+        folder, _, name = relative.rpartition("/")
+        if folder == "":
+            return re.fullmatch(rf"\.(?:stats|manifest)\.json{_TMP}", name) is not None
+        return re.fullmatch(self.shard_folders, folder) is not None and re.fullmatch(rf"\.{_PART}{_TMP}", name) is not None
+
+    def owned(self, relative: str) -> bool:
+        return (self.shard(relative) or self.temporary(relative)
+                or re.fullmatch(self.others, relative) is not None)
+
+
+def _curation_files(manifest: dict) -> list[str]:
+    return [f["path"] for f in manifest["files"]]
+
+
+def _token_files(manifest: dict) -> list[str]:
+    return [f["path"] for split in manifest["splits"].values() for f in split["files"]]
+
+
+CURATION = Layout(
+    "curation run", shard_folders=r"documents/lang=[\w-]+|rejects/stage=\w+|quarantine|index",
+    # pipelines.report writes report.html, summary.json and these plots (pipelines/report/plots.py)
+    others=r"manifest\.json|stats\.json|report\.html|summary\.json"
+           r"|report/(?:funnel|languages|dedup_clusters|train_loss|train_lr_speed|signal_\w+)\.png",
+    folders=r"documents(?:/lang=[\w-]+)?|rejects(?:/stage=\w+)?|quarantine|index|report", listed=_curation_files)
+TOKENS = Layout("token-shard run", shard_folders=r"train|heldout", others=r"manifest\.json",
+                folders=r"train|heldout", listed=_token_files)
+
+
+class OutputNotEmpty(UsageError):
+    """The output cannot take this run: not empty, holding files no run wrote, or not a run's own folder."""
 
 
 def _is_local(path: str) -> bool:
     return "://" not in path
 
 
-def existing_entries(output: str) -> list[str]:
+def temporary_path(path: str) -> str:
+    """The hidden name a file is written under, in its own folder, before it is renamed to `path`."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.tmp-{uuid.uuid4().hex}")
+
+
+def check_output_path(output: str) -> None:
+    """Refuse an output that cannot be a run's own folder: empty, the root, the working directory or a
+    folder above it, the home directory, or a whole bucket."""
+    if not output.strip():
+        raise OutputNotEmpty("the output is empty: give a run folder of its own")
     if _is_local(output):
-        return sorted(os.listdir(output)) if os.path.isdir(output) else []
-    return [m.path for m in FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list]
+        path, cwd = os.path.realpath(output), os.path.realpath(os.getcwd())
+        if path == os.path.dirname(path) or path == os.path.realpath(os.path.expanduser("~")):
+            what = "a filesystem root" if path == os.path.dirname(path) else "the home directory"
+            raise OutputNotEmpty(f"the output {output} is {what}: give a run folder of its own")
+        if cwd == path or cwd.startswith(path.rstrip(os.sep) + os.sep):
+            raise OutputNotEmpty(f"the output {output} is the working directory or a folder above it "
+                                 f"(an empty --output?): give a run folder of its own")
+    else:
+        bucket_path = output.split("://", 1)[1].partition("/")[2]
+        if not bucket_path.strip("/"):
+            raise OutputNotEmpty(f"the output {output} is a whole bucket: give a run folder in it")
 
 
-def prepare_output(output: str, overwrite: bool, inputs: list[str] = (), entries_written=RUN_ENTRIES) -> None:
-    """Refuse a non-empty output unless `overwrite`, which clears it first (stale shards from an
-    earlier run must not mix with this one's). Only an earlier run's files are ever deleted."""
+def _local_files(output: str) -> tuple[list[str], list[str]]:
+    """(files, folders) under a local output, relative; links and other non-folders count as files."""
+    files, folders = [], []
+    for folder, subfolders, names in os.walk(output):
+        relative = os.path.relpath(folder, output)
+        prefix = "" if relative == "." else relative.replace(os.sep, "/") + "/"
+        for name in list(subfolders):
+            if os.path.islink(os.path.join(folder, name)):
+                subfolders.remove(name)
+                files.append(prefix + name)
+            else:
+                folders.append(prefix + name)
+        files += [prefix + name for name in names]
+    return sorted(files), folders
+
+
+def existing_files(output: str) -> list[str]:
+    """Every file under the output, relative to it (object stores: every object under the prefix)."""
+    if _is_local(output):
+        return _local_files(output)[0] if os.path.isdir(output) else []
+    root = output.rstrip("/") + "/"
+    return sorted(m.path[len(root):] for m in FileSystems.match([root + "**"])[0].metadata_list
+                  if m.path.startswith(root))
+
+
+def _listed(output: str, layout: Layout) -> set[str] | None:
+    """The shards an earlier run's manifest lists, or None without a readable manifest (a killed run)."""
+    path = FileSystems.join(output, "manifest.json")
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            return set(layout.listed(json.loads(fh.read())))
+    except Exception:  # missing, torn or not this layout's: the exact names decide
+        return None
+
+
+def prepare_output(output: str, overwrite: bool, inputs: list[str] = (), layout: Layout = CURATION) -> None:
+    """Make `output` ready for a run of `layout`. A non-empty output is refused unless `overwrite`;
+    then the earlier run's own files are deleted (those its manifest lists, or without a manifest,
+    the names the pipeline writes; its stats, manifest, report files and temporary files), and the
+    folders it made if they are left empty. Any other file makes it refuse, deleting nothing: it is
+    not the run's to delete, and stale shards must not mix with the new run's."""
+    check_output_path(output)
     root = output.rstrip("/") + "/"
     inside = [glob for glob in inputs if glob.startswith(root)]
     if inside:
         raise OutputNotEmpty(f"inputs {inside} lie inside the output {output}")
-    entries = existing_entries(output)
+    if _is_local(output) and os.path.exists(output) and not os.path.isdir(output):
+        raise OutputNotEmpty(f"the output {output} is a file, not a folder")
+    entries = (sorted(os.listdir(output)) if os.path.isdir(output) else []) if _is_local(output) \
+        else existing_files(output)
     if entries and not overwrite:
         raise OutputNotEmpty(f"{output} is not empty ({len(entries)} entries, e.g. {entries[0]!r}); "
-                             f"pass --overwrite to replace it")
-    foreign = sorted({e[len(root):].split("/")[0] if e.startswith(root) else e for e in entries} - set(entries_written))
+                             f"pass --overwrite to replace the {layout.name} in it")
+    files = existing_files(output)
+    listed = _listed(output, layout)
+    ours = [f for f in files
+            if layout.owned(f) and not (listed is not None and layout.shard(f) and f not in listed)
+            and not (_is_local(output) and os.path.islink(os.path.join(output, f)))]
+    foreign = sorted(set(files) - set(ours))
     if foreign:
-        raise OutputNotEmpty(f"{output} holds {foreign[:5]}, which no curation run writes; "
-                             f"refusing to delete it, even with --overwrite")
-    if entries:
-        FileSystems.delete([output] if _is_local(output) else entries)
+        whose = "its manifest.json does not list" if listed is not None else f"no {layout.name} writes"
+        raise OutputNotEmpty(f"{output} holds {len(foreign)} file(s) {whose}: {', '.join(foreign[:5])}"
+                             f"{' ...' if len(foreign) > 5 else ''}; refusing to delete them or to mix them "
+                             f"with a new run, even with --overwrite: move them away or choose another output")
+    if "manifest.json" in ours:  # first: a run half deleted is an unfinished one
+        FileSystems.delete([FileSystems.join(output, "manifest.json")])
+    rest = [FileSystems.join(output, f) for f in ours if f != "manifest.json"]
+    if rest:
+        FileSystems.delete(rest)
     if _is_local(output):
+        if os.path.isdir(output):
+            made = [f for f in _local_files(output)[1] if re.fullmatch(layout.folders, f)]
+            for folder in sorted(made, key=lambda f: -f.count("/")):
+                try:
+                    os.rmdir(os.path.join(output, folder))
+                except OSError:  # holds a folder of someone else's: it stays
+                    pass
         os.makedirs(output, exist_ok=True)
+
+
+def remove_temporaries(output: str, layout: Layout = CURATION) -> int:
+    """Delete temporary files left by failed and retried bundles (a bundle's retry wrote the file again
+    under its final name); returns how many."""
+    left = [f for f in existing_files(output) if layout.temporary(f)]
+    if left:
+        FileSystems.delete([FileSystems.join(output, f) for f in left])
+    return len(left)
 
 
 def sha256_of(path: str) -> str:
@@ -108,10 +250,29 @@ def list_outputs(output: str, kinds: dict = KINDS, schemas: dict = SCHEMAS, more
 
 
 def write_json(output: str, name: str, data: dict) -> str:
+    """Write `data` as `output/name`, whole: a local file under a temporary name, then renamed."""
     path = FileSystems.join(output, name)
-    with FileSystems.create(path) as fh:
-        fh.write((json.dumps(data, indent=2, sort_keys=False, default=str) + "\n").encode())
+    write_whole(path, lambda fh: fh.write((json.dumps(data, indent=2, sort_keys=False, default=str) + "\n").encode()))
     return path
+
+
+def write_whole(path: str, write) -> None:
+    """Call `write(file)` on a new file that appears at `path` only when complete: a local file is
+    written under `temporary_path(path)` and renamed (atomic in one folder); an object store's
+    object is created whole when its upload closes, so it is written in place."""
+    if not _is_local(path):
+        with FileSystems.create(path) as fh:
+            write(fh)
+        return
+    temporary = temporary_path(path)
+    try:
+        with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            write(fh)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
 
 
 def fingerprint(files: list[dict]) -> str:

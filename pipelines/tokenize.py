@@ -12,7 +12,6 @@ not empty when a held-out share was asked for.
 
 import argparse
 import datetime
-import json
 import sys
 import time
 
@@ -26,11 +25,10 @@ from pipelines.options import beam_options
 from pipelines.transforms.metrics import query_counters
 from pipelines.transforms.tokenize import SPLITS, Tokenize
 from pipelines.transforms.write import WriteShards, by_id, no_partition
+from schemas.errors import cli_main
+from schemas.run_manifest import verify_run
 from schemas.tokens import FORMAT, token_schema
 from trainer.tokenizer import load_tokenizer
-
-ENTRIES = {*SPLITS, "manifest.json"}
-
 
 class TokenizeFailed(RuntimeError):
     pass
@@ -92,7 +90,7 @@ def run(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m pipelines.tokenize", allow_abbrev=False,
                                      description="Tokenise a curation run into token shards. "
                                                  "Unrecognised options go to Beam.")
-    parser.add_argument("--input", required=True, help="curation run directory (with manifest.json)")
+    parser.add_argument("--input", required=True, help="finished curation run directory (with manifest.json)")
     parser.add_argument("--tokenizer", required=True, help="tokenizer JSON from python -m trainer.tokenizer")
     parser.add_argument("--output", required=True, help="token shard directory (local path or gs:// prefix)")
     parser.add_argument("--heldout-fraction", type=float, default=0.02, help="share of documents held out (by id hash)")
@@ -103,11 +101,10 @@ def run(argv: list[str] | None = None) -> dict:
     if not 0 <= args.heldout_fraction < 1:
         parser.error("--heldout-fraction must be in [0, 1)")
 
-    with FileSystems.open(FileSystems.join(args.input, "manifest.json")) as fh:
-        curated = json.loads(fh.read())  # only a complete curation run has one
+    curated = verify_run(args.input)  # a finished curation run, its files as its manifest lists them
     tokenizer, info = load_tokenizer(args.tokenizer)
     options = beam_options(beam_args)
-    outputs.prepare_output(args.output, args.overwrite, entries_written=ENTRIES)
+    outputs.prepare_output(args.output, args.overwrite, layout=outputs.TOKENS)
 
     started = time.time()
     pipeline = beam.Pipeline(options=options)
@@ -116,6 +113,7 @@ def run(argv: list[str] | None = None) -> dict:
     result = pipeline.run()
     result.wait_until_finish()
     seconds = time.time() - started
+    outputs.remove_temporaries(args.output, outputs.TOKENS)
 
     counted = {}
     for event, labels, value in query_counters(result):
@@ -145,9 +143,10 @@ def run(argv: list[str] | None = None) -> dict:
     return manifest
 
 
-def main() -> int:
+@cli_main()
+def main(argv: list[str] | None = None) -> int:
     try:
-        run()
+        run(argv)
     except TokenizeFailed as e:
         print(f"tokenize failed: {e}", file=sys.stderr)
         return 1

@@ -10,8 +10,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from pyarrow.fs import LocalFileSystem
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
+from schemas.run_manifest import file_entry
 from trainer.data.loader import LoaderStateMismatch, PretrainLoader, SequenceDataset
 from trainer.data.order import Mixture, permutation, rank_sequences
 from trainer.data.shards import TokenShards
@@ -95,6 +97,10 @@ def text_dir(tmp_path_factory, documents):
         pq.write_table(table, root / f"documents/lang=en/part-{i:05d}-of-{len(chunks):05d}.parquet",
                        row_group_size=ROW_GROUP, compression="zstd")
     pq.write_table(table, root / "rejects" / "part-00000-of-00001.parquet")  # must not be read
+    # Finished: the manifest a curation run writes last (each file's kind, size and sha256).
+    files = [{**file_entry(LocalFileSystem(), str(root), str(p.relative_to(root))), "kind": p.relative_to(root).parts[0]}
+             for p in sorted(root.rglob("*.parquet"))]
+    (root / "manifest.json").write_text(json.dumps({"complete": True, "files": files}))
     return root
 
 

@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 import xxhash
 from pyarrow import fs as pafs
 
-from trainer.data.shards import SEPARATOR, parquet_files
+from schemas.errors import UsageError, cli_main
+from trainer.data.shards import SEPARATOR, run_documents
 from trainer.data.shards import filesystem as shard_filesystem
 
 SPECIAL_TOKENS = [SEPARATOR, "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -31,11 +32,12 @@ KINDS = ("bpe", "wordpiece")
 
 
 def document_files(run_dir: str) -> tuple[pafs.FileSystem, list[str]]:
-    """The kept-document shards of a curation run (local path or object-store URI), sorted."""
+    """The kept-document shards of a finished curation run (local path or object-store URI), sorted;
+    a run without its manifest, or whose files differ from it, is refused (schemas.errors.IncompleteRun)."""
     filesystem, root = shard_filesystem(run_dir)
-    files = parquet_files(filesystem, f"{root}/documents")
+    files = run_documents(filesystem, root, run_dir)
     if not files:
-        raise FileNotFoundError(f"no documents/*/*.parquet under {run_dir}: is it a curation run?")
+        raise UsageError(f"{run_dir} kept no documents to train a tokenizer on")
     return filesystem, files
 
 
@@ -109,9 +111,10 @@ def load_tokenizer(path: str | Path):
                        "special_tokens": specials}
 
 
+@cli_main()
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Train a tokenizer on a sample of a curation run's documents.")
-    parser.add_argument("--input", required=True, help="curation run directory (its documents/ shards)")
+    parser.add_argument("--input", required=True, help="finished curation run directory (its documents/ shards)")
     parser.add_argument("--output", required=True, help="tokenizer JSON to write")
     parser.add_argument("--vocab-size", type=int, default=32000)
     parser.add_argument("--kind", choices=KINDS, default="bpe")

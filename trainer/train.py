@@ -29,6 +29,7 @@ import torch
 import xxhash
 from torch.utils.data import default_collate
 
+from schemas.errors import cli_main
 from trainer import checkpoint, distributed
 from trainer.config import RunConfig, config_hash, load_config
 from trainer.data.loader import PretrainLoader, SequenceDataset
@@ -308,6 +309,7 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
     return {"step": step, "tokens": tokens_seen, **last, "evals": evals}
 
 
+@cli_main()
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.train", description=__doc__.split("\n")[0])
     parser.add_argument("--config", help="YAML run config (configs/train/)")

@@ -14,6 +14,8 @@ from pipelines.report.compare import compare
 from pipelines.report.page import render
 from pipelines.report.plots import draw_all
 from pipelines.report.summary import build_summary
+from schemas.errors import cli_main
+from schemas.run_manifest import verify_run
 
 PLOTS = "report"  # the folder beside report.html
 
@@ -29,6 +31,7 @@ def write_report(run: Path, tokens: Path | None = None, train: Path | None = Non
     return page
 
 
+@cli_main()
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.report", description=__doc__.split("\n")[0])
     parser.add_argument("run", nargs="?", help="curation run directory")
@@ -37,6 +40,8 @@ def main(argv=None) -> int:
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="print two runs' differences")
     args = parser.parse_args(argv)
     if args.compare:
+        for run in args.compare:
+            verify_run(run)  # finished runs only (else IncompleteRun, one line)
         print(compare(Path(args.compare[0]), Path(args.compare[1])))
         return 0
     if not args.run:

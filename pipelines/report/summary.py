@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.accounting import STAGES
+from schemas.run_manifest import verify_run
 from schemas.signals import SIGNALS
 
 TEXT_SAMPLE_CHARS = 600
@@ -190,8 +191,8 @@ def training_figures(train: Path | None) -> dict | None:
 
 def build_summary(run: Path, tokens: Path | None = None, train: Path | None = None, per_reason: int = 3,
                   clusters: int = 3) -> dict:
+    manifest = verify_run(str(run))  # a finished run, its files as listed (else IncompleteRun)
     stats = json.loads((run / "stats.json").read_text())
-    manifest = json.loads((run / "manifest.json").read_text())
     doc_files = sorted(run.glob("documents/*/*.parquet"))
     reject_files = sorted(run.glob("rejects/*/*.parquet"))
     stages = {s["stage"]: s for s in stats["stages"]}

@@ -5,7 +5,9 @@ key; the shard count of a partition is its total UTF-8 text size over the target
 shard is sorted and written with the explicit schema, so the same input gives byte-identical files
 under any runner and any bundling. (A partition of a few large rows can leave shard numbers unused;
 the driver then renumbers its files, outputs.close_shard_gaps.) A shard is held in memory while it is sorted: the target size bounds
-a worker's memory (about three times the shard's text).
+a worker's memory (about three times the shard's text). A local shard is written under a hidden
+temporary name and renamed when complete (a gs:// object appears only once whole), so a killed worker
+leaves no torn part-*.parquet; a retried bundle writes the same bytes again.
 """
 
 import math
@@ -16,6 +18,7 @@ import pyarrow.parquet as pq
 import xxhash
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.outputs import write_whole
 from schemas import to_table
 
 ZSTD_LEVEL = 3
@@ -37,10 +40,10 @@ def num_shards(total_bytes: int, target_bytes: int) -> int:
 
 
 def write_parquet(path: str, table: pa.Table) -> int:
-    """Write `table` to `path` (any Beam filesystem); returns the file size."""
-    with FileSystems.create(path) as fh:
-        pq.write_table(table, fh, compression="zstd", compression_level=ZSTD_LEVEL,
-                       row_group_size=ROW_GROUP_ROWS)
+    """Write `table` to `path` (any Beam filesystem) whole, never torn (outputs.write_whole: a local file
+    under a hidden temporary name, renamed when complete); returns the file size."""
+    write_whole(path, lambda fh: pq.write_table(table, fh, compression="zstd", compression_level=ZSTD_LEVEL,
+                                                row_group_size=ROW_GROUP_ROWS))
     return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
 
 

@@ -7,7 +7,9 @@ opens, else anything fsspec does):
   special tokens, per split the files with rows and tokens, a fingerprint) and `<split>/*.parquet` with
   `id`, `source`, `input_ids` (list<uint16>, or list<uint32> past 65,536 ids) and `n_tokens`.
 - Text shards, as a curation run writes them (`documents/lang=*/*.parquet`, or any directory of Parquet files
-  with `id`, `text`, `source`) and no manifest: documents are tokenised on the fly with the tokenizer given.
+  with `id`, `text`, `source`): documents are tokenised on the fly with the tokenizer given. A curation run
+  (a folder with `documents/` or `manifest.json`) is read only once `schemas.run_manifest.verify_run` has
+  found its manifest and every file's sha256 as listed: a killed or changed run is refused (IncompleteRun).
   Opening one makes an indexing pass that tokenises every document once to learn its n_tokens, and builds
   the same in-memory manifest, so the order contract is the same; each later read tokenises its row group
   again. Tokens are taken without the tokenizer's template (`add_special_tokens=False`), as the shards hold
@@ -26,23 +28,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
+from schemas.run_manifest import filesystem, verify_run
 from schemas.tokens import FORMAT, id_type
 from trainer.data.order import LRUCache
 
 SEPARATOR = "<|endoftext|>"
-
-
-def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, path) for a local path or a URI; schemes pyarrow lacks go through fsspec."""
-    if "://" not in uri:
-        return pafs.LocalFileSystem(), os.path.abspath(uri)
-    try:
-        return pafs.FileSystem.from_uri(uri)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        import fsspec
-
-        fs, path = fsspec.core.url_to_fs(uri)
-        return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
 
 
 def _read_bytes(fs: pafs.FileSystem, path: str) -> bytes:
@@ -58,6 +48,19 @@ def parquet_files(fs: pafs.FileSystem, root: str) -> list[str]:
     """Every .parquet file under `root`, recursively, sorted."""
     infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
     return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(".parquet"))
+
+
+def is_curation_run(fs: pafs.FileSystem, root: str) -> bool:
+    """A folder with documents/ or a manifest.json is a curation run (finished or not)."""
+    return (fs.get_file_info(f"{root}/documents").type == pafs.FileType.Directory
+            or fs.get_file_info(f"{root}/manifest.json").type == pafs.FileType.File)
+
+
+def run_documents(fs: pafs.FileSystem, root: str, uri: str) -> list[str]:
+    """The kept-document shards of the curation run at `root`, sorted, once schemas.run_manifest.verify_run
+    has found the run finished and its files as its manifest lists them (else IncompleteRun)."""
+    manifest = verify_run(uri, fs, root)
+    return sorted(f"{root}/{f['path']}" for f in manifest["files"] if f.get("kind") == "documents")
 
 
 def _load_tokenizer(tokenizer) -> tuple:
@@ -93,7 +96,10 @@ class TokenShards:
         manifest_path = f"{self._root}/manifest.json"
         manifest = None
         if self._fs.get_file_info(manifest_path).type == pafs.FileType.File:
-            manifest = json.loads(_read_bytes(self._fs, manifest_path))
+            try:
+                manifest = json.loads(_read_bytes(self._fs, manifest_path))
+            except ValueError:  # torn: a curation run's is refused by verify_run, a token manifest by its format
+                manifest = {}
             if "format" not in manifest and tokenizer is not None:
                 manifest = None  # a curation run's manifest: its text is read with the tokenizer
         if manifest is not None:
@@ -143,10 +149,10 @@ class TokenShards:
         self._build_index(per_file)
 
     def _index_text(self, tokenizer_fingerprint: str, tokenizer_path: str | None) -> None:
-        root = self._root
-        if self._fs.get_file_info(f"{root}/documents").type == pafs.FileType.Directory:
-            root = f"{root}/documents"  # a curation run: its kept documents, not rejects or quarantine
-        paths = parquet_files(self._fs, root)
+        if is_curation_run(self._fs, self._root):  # its kept documents, not rejects or quarantine
+            paths = run_documents(self._fs, self._root, self.uri)
+        else:
+            paths = parquet_files(self._fs, self._root)
         if not paths:
             raise FileNotFoundError(f"no Parquet files under {self.uri}")
         per_file = []
