@@ -222,9 +222,10 @@ class _Lines(BufferedReader):
         want = room if length is None or length < 0 else min(length, room)
         parts = []
         while want > 0:
-            self._fillbuff()
             if self.empty():
-                break
+                self._fillbuff()
+                if self.empty():
+                    break
             part = self.buff.readline(want)
             parts.append(part)
             want -= len(part)
