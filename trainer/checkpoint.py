@@ -6,8 +6,14 @@ step from (seed, step, rank), and the DataLoader has its own generator. It is wr
 renamed into place, so a checkpoint directory either is complete or does not exist; a crash while
 saving leaves the previous one. Only the newest `keep_last` are kept. The model and optimiser states
 are full (unsharded) state dicts, so a run can resume on any number of ranks and under DDP or FSDP.
+
+`state.json` records the size and sha256 of `model.pt` and `optim.pt`, so a file damaged after the
+save (truncated, overwritten) is caught even where torch.load would accept it; checkpoints written
+before that are read without the check. A damaged checkpoint raises `CheckpointError`, naming the
+file; `load_latest` then falls back to the newest intact one (or, with fallback off, stops there).
 """
 
+import hashlib
 import json
 import os
 import re
@@ -16,7 +22,14 @@ from pathlib import Path
 
 import torch
 
+from schemas.errors import UsageError, one_line
+
 _NAME = re.compile(r"^step-(\d+)$")
+PARTS = ("model", "optim")
+
+
+class CheckpointError(UsageError):
+    """A checkpoint that cannot be read: its message names the file and what is wrong with it."""
 
 
 def checkpoints(root: str | Path) -> list[Path]:
@@ -42,7 +55,8 @@ def save(root: str | Path, step: int, model_state: dict, optim_state: dict, stat
     tmp.mkdir()
     torch.save(model_state, tmp / "model.pt")
     torch.save(optim_state, tmp / "optim.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2, default=str) + "\n")
+    files = {f"{part}.pt": _describe(tmp / f"{part}.pt") for part in PARTS}
+    (tmp / "state.json").write_text(json.dumps({"step": step, **state, "files": files}, indent=2, default=str) + "\n")
     for f in tmp.iterdir():  # the data is on disk before the rename makes it visible
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
@@ -54,11 +68,86 @@ def save(root: str | Path, step: int, model_state: dict, optim_state: dict, stat
     return final
 
 
-def load(path: str | Path) -> dict:
+def _describe(path: Path) -> dict:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 23):
+            digest.update(chunk)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _check_file(path: Path, recorded: dict | None) -> None:
+    """The file against the size and sha256 state.json recorded for it (none in older checkpoints)."""
+    if not isinstance(recorded, dict):
+        return
+    size = path.stat().st_size
+    if "bytes" in recorded and size != recorded["bytes"]:
+        raise CheckpointError(f"{path}: {size} bytes, but state.json recorded {recorded['bytes']} "
+                              "(truncated or overwritten)")
+    if "sha256" in recorded and _describe(path)["sha256"] != recorded["sha256"]:
+        raise CheckpointError(f"{path}: its sha256 is not the one state.json recorded (damaged after the save)")
+
+
+def load(path: str | Path, parts: tuple[str, ...] = PARTS) -> dict:
+    """{"state": state.json, "model": ..., "optim": ...} (the `parts` asked for) of one checkpoint
+    directory, each file checked and loaded with weights_only=True; CheckpointError names the file
+    that is missing, damaged or unreadable."""
     path = Path(path)
-    return {"model": torch.load(path / "model.pt", map_location="cpu", weights_only=True),
-            "optim": torch.load(path / "optim.pt", map_location="cpu", weights_only=True),
-            "state": json.loads((path / "state.json").read_text())}
+    state_file = path / "state.json"
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(f"{state_file}: unreadable ({type(e).__name__}: {one_line(e)})") from None
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+        raise CheckpointError(f"{state_file}: not a checkpoint's state (no step)")
+    saved = {"state": state}
+    recorded = state.get("files") if isinstance(state.get("files"), dict) else {}
+    for part in parts:
+        file = path / f"{part}.pt"
+        try:
+            _check_file(file, recorded.get(file.name))
+            saved[part] = torch.load(file, map_location="cpu", weights_only=True)
+        except CheckpointError:
+            raise
+        except Exception as e:  # torch.load's errors for a torn or foreign file are of many types
+            raise CheckpointError(f"{file}: unreadable ({type(e).__name__}: {one_line(e)[:300]})") from None
+    return saved
+
+
+def load_latest(root: str | Path, fallback: bool = True, parts: tuple[str, ...] = PARTS,
+                warn=None) -> tuple[Path, dict, list[tuple[Path, str]]] | None:
+    """The newest checkpoint under root that loads: (its path, `load`'s dict, the newer ones skipped as
+    damaged, each with why), or None where root holds none. A damaged one is reported through
+    `warn(message)`, and the one before it is tried; with `fallback` off, the first damaged one raises
+    CheckpointError instead, as does a root whose every checkpoint is damaged."""
+    skipped = []
+    for path in reversed(checkpoints(root)):
+        try:
+            saved = load(path, parts)
+        except CheckpointError as e:
+            if not fallback:
+                raise CheckpointError(f"{e}; not falling back to an earlier checkpoint (--no-fallback)") from None
+            skipped.append((path, str(e)))
+            if warn:
+                warn(f"checkpoint {path} is damaged and skipped: {e}")
+            continue
+        return path, saved, skipped
+    if skipped:
+        raise CheckpointError(f"every checkpoint under {root} is damaged: "
+                              + "; ".join(why for _, why in skipped))
+    return None
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged checkpoint out of the way (kept for inspection, no longer listed), so that the
+    resumed run neither prunes an intact checkpoint in its place nor meets it again."""
+    target = path.with_name(f"{path.name}.damaged")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.damaged-{n}")
+    os.rename(path, target)
+    return target
 
 
 def export_safetensors(model_state: dict, path: str | Path, metadata: dict) -> None:
