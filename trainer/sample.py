@@ -29,14 +29,24 @@ def load(path: str | Path) -> tuple:
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        with safe_open(str(path / "model.safetensors"), "pt") as fh:
-            meta = json.loads(fh.metadata()["trainer"])
-        weights, run_dir = load_file(str(path / "model.safetensors")), path
+        file = path / "model.safetensors"
+        try:
+            with safe_open(str(file), "pt") as fh:
+                meta = json.loads(fh.metadata()["trainer"])
+            weights, run_dir = load_file(str(file)), path
+        except Exception as e:  # a torn or foreign file: safetensors' and json's errors are of several types
+            raise checkpoint.CheckpointError(f"{file}: unreadable ({type(e).__name__}: {e})") from None
     else:
-        found = path if (path / "state.json").exists() else checkpoint.latest(path / "checkpoints")
-        if found is None:
-            raise FileNotFoundError(f"{path}: no model.safetensors, checkpoint or checkpoints/")
-        saved = checkpoint.load(found)
+        if (path / "state.json").exists():  # one checkpoint directory: that one, damaged or not
+            found, saved = path, checkpoint.load(path, parts=("model",))
+        else:  # a run: its newest intact checkpoint, a damaged newer one reported and skipped
+            latest = checkpoint.load_latest(path / "checkpoints", parts=("model",),
+                                            warn=lambda message: print(f"warning: {message}", file=sys.stderr))
+            if latest is None:
+                raise FileNotFoundError(f"{path}: no model.safetensors, checkpoint or checkpoints/")
+            found, saved, skipped = latest
+            if skipped:
+                print(f"warning: using {found}, the newest intact checkpoint", file=sys.stderr)
         meta, weights, run_dir = saved["state"], saved["model"], found.parent.parent
     model = Transformer(ModelConfig(**meta["model"]))
     shared = {}  # tied weights are stored once; give every name of a shared tensor its value

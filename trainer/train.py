@@ -170,17 +170,23 @@ def evaluate(model, objective: Objective, dataset: SequenceDataset | None, seque
             "eval_masked_tokens": int(count)}
 
 
-def train(config: RunConfig, data: str, out: str, tokenizer_path: str | None = None) -> dict:
+def train(config: RunConfig, data: str, out: str, tokenizer_path: str | None = None, fallback: bool = True) -> dict:
+    """`fallback`: a damaged newest checkpoint is skipped (and moved aside) for the newest intact one;
+    without it, a damaged one is an error (checkpoint.CheckpointError)."""
     runtime = distributed.start()
     try:
-        result = _train(config, data, Path(out), tokenizer_path, runtime)
+        result = _train(config, data, Path(out), tokenizer_path, runtime, fallback)
         runtime.barrier()  # no rank tears the group down while another still talks to it
         return result
     finally:
         distributed.stop()
 
 
-def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, runtime) -> dict:
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, runtime, fallback: bool = True) -> dict:
     d, t = config.data, config.train
     if d.global_batch % (runtime.world_size * d.micro_batch):
         raise ValueError(f"global_batch {d.global_batch} must be a multiple of world size {runtime.world_size} "
@@ -208,9 +214,10 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
                                           (config.optim.beta1, config.optim.beta2), runtime.device.type)
     chash = config_hash(config)
     step, tokens_seen = 0, 0
-    resume_from = checkpoint.latest(out / "checkpoints")
-    if resume_from is not None:
-        saved = checkpoint.load(resume_from)
+    found = checkpoint.load_latest(out / "checkpoints", fallback, warn=_warn if runtime.main else None)
+    resume_from, skipped = (found[0], found[2]) if found else (None, [])
+    if found is not None:
+        saved = found[1]
         state = saved["state"]
         if state["config_hash"] != chash:
             raise ValueError(f"{resume_from} was trained with another configuration (hash {state['config_hash']}, "
@@ -218,6 +225,11 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
         distributed.load_full_state(model, optimizer, saved["model"], saved["optim"])
         loader.load_state_dict(state["loader"])
         step, tokens_seen = state["step"], state["tokens"]
+    if skipped:
+        runtime.barrier()  # every rank has read the checkpoints before one is moved
+        if runtime.main:
+            _warn(f"resuming from {resume_from}, the newest intact checkpoint; the damaged newer ones are moved "
+                  f"aside: {', '.join(str(checkpoint.set_aside(path)) for path, _ in skipped)}")
 
     log = TrainingLog(out, runtime.main, t.tensorboard, resume=resume_from is not None)
     if runtime.main:
@@ -233,7 +245,9 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
                "world_size": runtime.world_size, "device": device_name or "cpu", "dtype": dtype, "compile": use_compile,
                "parameters": model.num_parameters(non_embedding=False), "flops_per_token": flops,
                "peak_flops": peak, "mfu_formula": "tokens/s * (6N + 12*L*d*T) / (peak * world_size)",
-               "resumed_from": str(resume_from) if resume_from else None, "train_order": dataset.order.summary()})
+               "resumed_from": str(resume_from) if resume_from else None,
+               "damaged_checkpoints": [{"path": str(path), "error": why} for path, why in skipped],
+               "train_order": dataset.order.summary()})
 
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if dtype == "bf16" else nullcontext
     stop_at = min(t.stop_at or t.max_steps, t.max_steps)
@@ -318,8 +332,12 @@ def main(argv=None) -> int:
     parser.add_argument("--tokenizer", help="tokenizer JSON, for a curation run's text shards")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting, e.g. objective=mlm or train.max_steps=100 (repeatable)")
+    parser.add_argument("--no-fallback", action="store_true",
+                        help="stop with an error if the newest checkpoint is damaged, instead of resuming from "
+                             "the newest intact one")
     args = parser.parse_args(argv)
-    result = train(load_config(args.config, args.set), args.data, args.out, args.tokenizer)
+    result = train(load_config(args.config, args.set), args.data, args.out, args.tokenizer,
+                   fallback=not args.no_fallback)
     evals = result["evals"]
     if len(evals) >= 2 and int(os.environ.get("RANK", "0")) == 0:
         first, final = evals[0], evals[-1]
