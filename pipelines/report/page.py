@@ -1,7 +1,10 @@
 """report.html from the summary: a static page, no script, every document text escaped.
 
 The page also forbids scripts through its Content-Security-Policy, so text from documents cannot
-run even if escaping were ever missed.
+run even if escaping were ever missed. Control characters from documents, urls and source names are
+shown as visible escapes (`\\u202e`, `\\x07`), never as themselves: a bidirectional override would
+reorder what follows it on screen (a source name or url read backwards), and NUL, BEL and the like
+are invisible or break the page. Text shown as text keeps its tabs and newlines.
 """
 
 import html
@@ -16,8 +19,36 @@ padding:8px;margin:4px 0;font-size:12px;max-height:260px;overflow:auto}.cols{dis
 .grid p{font-size:12px;margin:2px 0}details{margin:6px 0}summary{cursor:pointer}"""
 
 
+# The bidirectional controls: embeddings, overrides, isolates, and the implicit marks.
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_CONTROLS = "".join(map(chr, [*range(0x20), 0x7F, *range(0x80, 0xA0)])) + _BIDI  # C0, DEL, C1 and those
+
+
+def _shown(c: str) -> str:
+    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+
+_ONE_LINE = str.maketrans({c: _shown(c) for c in _CONTROLS})
+_AS_TEXT = str.maketrans({c: _shown(c) for c in _CONTROLS if c not in "\t\n"})
+
+
+def visible(value, as_text: bool = False) -> str:
+    """`value` with every control character written as a visible escape; `as_text` keeps tabs and
+    newlines (a CRLF becomes a newline)."""
+    value = "" if value is None else str(value)
+    if as_text:
+        return value.replace("\r\n", "\n").translate(_AS_TEXT)
+    return value.translate(_ONE_LINE)
+
+
 def esc(value) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    """A value for the page's markup or an attribute: controls made visible, then HTML-escaped."""
+    return html.escape(visible(value), quote=True)
+
+
+def esc_text(value) -> str:
+    """Text shown as text (in <pre>): as esc, but its tabs and newlines are kept."""
+    return html.escape(visible(value, as_text=True), quote=True)
 
 
 def _mb(n) -> str:
@@ -91,7 +122,7 @@ def dedup_section(s: dict, folder: str, plots: dict) -> str:
 
 def _sample(label: str, meta: str, text: str) -> str:
     """A sampled document: a label, its muted metadata (escaped HTML) and its escaped text."""
-    return f"{label}<span class=\"muted\">{meta}</span><pre>{esc(text)}</pre>"
+    return f"{label}<span class=\"muted\">{meta}</span><pre>{esc_text(text)}</pre>"
 
 
 def rejects_section(s: dict) -> str:
@@ -126,7 +157,7 @@ def training_section(s: dict, folder: str, plots: dict) -> str:
     config = json.dumps((t["config"] or {}).get("config"), indent=1)
     return ("<h2>Training</h2>" + images
             + _table(["step", "tokens", "held-out loss", "perplexity", "MLM loss", "MLM accuracy"], evals)
-            + f"<details><summary>configuration</summary><pre>{esc(config)}</pre></details>")
+            + f"<details><summary>configuration</summary><pre>{esc_text(config)}</pre></details>")
 
 
 def render(summary: dict, folder: str, plots: dict) -> str:
