@@ -8,11 +8,16 @@ field is kept in the document's metadata JSON.
 import json
 import zlib
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import zstandard
 
 from pipelines.sources.records import SAMPLE_BYTES, FileContext
 from pipelines.sources.streams import decompressed
+
+_CHUNK = 1 << 20
 
 TEXT_FIELDS = ("text", "raw_content", "content")
 _DATE_FIELDS = ("date", "created", "timestamp")
@@ -93,10 +98,339 @@ def read_jsonl(raw, ctx: FileContext):
         yield record_to_document(record, start, ctx)
 
 
+_BATCH_ROWS = 1024
+_DICTIONARY_ENCODINGS = frozenset({"PLAIN_DICTIONARY", "RLE_DICTIONARY"})
+# Parquet's own bytes around one row's values (page headers, levels, length prefixes) allowed for
+# before a one-row row group is judged too large from its metadata.
+_ROW_SLACK = 1 << 16
+_SMALL_FIELD = 4096  # fields this small are kept on a too_large reject (url, title, date)
+_MAX_DICTIONARY = 4  # times max_doc_bytes: a bigger dictionary page is not decoded
+# Parquet codec names -> pyarrow's (the old Hadoop-framed LZ4 is left to pyarrow alone).
+_CODECS = {"SNAPPY": "snappy", "GZIP": "gzip", "ZSTD": "zstd", "BROTLI": "brotli", "LZ4_RAW": "lz4_raw"}
+
+
 def read_parquet(raw, ctx: FileContext):
-    parquet = pq.ParquetFile(raw)
+    """Rows in file order, the row number as offset; read row group by row group in batches sized
+    from the file's metadata so that a batch decodes to about `max_doc_bytes` at most.
+
+    What a value decodes to is bounded before it is read: a plain value by the row group's average
+    row (its bytes are in the file), a dictionary-encoded one by the longest entry of its dictionary
+    page (read and measured here), a DELTA_BYTE_ARRAY one (prefixes shared with the value before)
+    by its column chunk. Lists of dictionary-encoded strings (a row can repeat an entry any number
+    of times) are read as Arrow dictionaries and expanded only for rows that are accepted.
+    Rows whose decoded size passes `max_doc_bytes` are rejected `too_large` from their Arrow sizes,
+    never turned into Python objects; a row group of one such row is rejected from its metadata
+    without being read. The bound that remains: pyarrow cannot skip a value inside a row group, so
+    a value larger than max_doc_bytes in a row group of several rows is decompressed while it is
+    measured, costing a few times its size (its page, its value) for that moment; a dictionary page
+    is decoded whole, so a row group whose dictionary page is over _MAX_DICTIONARY times
+    max_doc_bytes is not read but quarantined (writers keep dictionary pages near 1 MB).
+
+    A row group that cannot be read is quarantined with the first row lost and the error, and
+    reading goes on with the next row group; the rows of a failing group before the failing batch
+    are kept.
+    """
+    limit = ctx.max_doc_bytes
+    try:
+        parquet = pq.ParquetFile(raw, pre_buffer=False, buffer_size=_CHUNK)
+        keep_encoded = _dictionary_columns(parquet)
+        if keep_encoded:
+            parquet = pq.ParquetFile(raw, metadata=parquet.metadata, pre_buffer=False, buffer_size=_CHUNK,
+                                     read_dictionary=keep_encoded)
+    except (pa.ArrowException, OSError) as exc:  # no footer, a damaged one, not Parquet at all
+        yield ctx.quarantine(0, exc, f"{type(exc).__name__}: {exc} (no row could be read)")
+        return
+    meta = parquet.metadata
     row = 0
-    for batch in parquet.iter_batches(batch_size=1024):
-        for record in batch.to_pylist():
-            yield record_to_document(record, row, ctx)
+    for index in range(meta.num_row_groups):
+        try:
+            group = meta.row_group(index)
+            rows, stored = group.num_rows, sum(group.column(j).total_uncompressed_size
+                                               for j in range(group.num_columns))
+            if rows < 0:
+                raise ValueError(f"{rows} rows")
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            yield ctx.quarantine(row, exc, f"row group {index}: {type(exc).__name__}: {exc} (metadata; reading "
+                                           f"stopped here)")
+            return  # without its row count, the offsets of the rows after it are unknown
+        last = row + rows - 1
+        if rows == 1 and limit and stored > limit + _ROW_SLACK:
+            doc = ctx.document(row, text="", **_reject_fields(_small_columns(parquet, index, group)))
+            yield ctx.reject(doc, "too_large", f"row of {stored} bytes (Parquet metadata, not read) > "
+                                               f"max_doc_bytes={limit}")
             row += 1
+            continue
+        try:
+            largest, longest = _dictionaries(raw, group, limit)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            yield ctx.quarantine(row, exc, f"{type(exc).__name__}: {exc} (a dictionary page of row group "
+                                           f"{index}; rows {row} to {last} not read)")
+            row += rows
+            continue
+        if limit and largest > _MAX_DICTIONARY * limit:
+            yield ctx.quarantine(row, "DictionaryTooLarge",
+                                 f"row group {index} has a dictionary page of {largest} bytes (more than "
+                                 f"{_MAX_DICTIONARY} x max_doc_bytes={limit}): rows {row} to {last} not read")
+            row += rows
+            continue
+        done = 0
+        try:
+            for batch in parquet.iter_batches(batch_size=_batch_rows(group, longest, keep_encoded, limit),
+                                              row_groups=[index], use_threads=False):
+                yield from _batch_rows_out(batch, row + done, ctx, limit)
+                done += batch.num_rows
+        except (pa.ArrowException, OSError) as exc:  # a damaged page, a bad encoding, a cut file
+            yield ctx.quarantine(row + done, exc, f"{type(exc).__name__}: {exc} (rows {row + done} to "
+                                                  f"{last}, the rest of row group {index}, are lost)")
+        row += rows
+
+
+def _dictionary_columns(parquet) -> list[str]:
+    """String columns inside lists or maps with dictionary pages: one row can repeat a dictionary
+    entry any number of times, so they are read as Arrow dictionaries. (Not flat ones: pyarrow
+    re-hashes a dictionary column's values, costing speed and memory for nothing there.)"""
+    meta, schema = parquet.metadata, parquet.schema
+    found = set()
+    for j in range(meta.num_columns):
+        column = schema.column(j)
+        if column.physical_type == "BYTE_ARRAY" and column.max_repetition_level and any(
+                _DICTIONARY_ENCODINGS & set(meta.row_group(i).column(j).encodings) for i in range(meta.num_row_groups)):
+            found.add(column.path)
+    return sorted(found)
+
+
+def _dictionaries(raw, group, limit: int) -> tuple[int, dict[int, int]]:
+    """(the largest dictionary page's uncompressed bytes, {column: longest dictionary entry}) for
+    the row group's dictionary-encoded string column chunks that could change a batch's size."""
+    largest, longest = 0, {}
+    if not limit:
+        return largest, longest
+    for j in range(group.num_columns):
+        column = group.column(j)
+        stored = column.total_uncompressed_size
+        if not _DICTIONARY_ENCODINGS & set(column.encodings) or stored <= limit // _BATCH_ROWS:
+            continue
+        page = _dictionary_page(raw, column, _MAX_DICTIONARY * limit)
+        if page is None:  # not found or not measurable: the whole chunk bounds it
+            largest, longest[j] = max(largest, stored), stored
+            continue
+        size, data = page
+        largest = max(largest, size)
+        longest[j] = size if data is None or column.physical_type != "BYTE_ARRAY" else _longest_entry(data)
+    return largest, longest
+
+
+def _batch_rows(group, longest: dict[int, int], keep_encoded: list[str], limit: int) -> int:
+    """Rows per batch such that a batch decodes to about `limit` bytes at most (see read_parquet)."""
+    if not limit or not group.num_rows:
+        return _BATCH_ROWS
+    per_row = 0.0  # bytes one row may decode to
+    for j in range(group.num_columns):
+        column = group.column(j)
+        stored, average = column.total_uncompressed_size, column.total_uncompressed_size / group.num_rows
+        if "DELTA_BYTE_ARRAY" in column.encodings:
+            per_row += stored
+        elif j in longest and column.path_in_schema not in keep_encoded:
+            per_row += max(longest[j], average)
+        else:
+            per_row += average
+    return int(max(1, min(_BATCH_ROWS, limit // max(per_row, 1))))
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _zigzag(value: int) -> int:
+    return (value >> 1) ^ -(value & 1)
+
+
+def _thrift(data: bytes, pos: int, kind: int = 12, depth: int = 0):
+    """One value of Thrift's compact protocol at `pos` (a struct by default: {field id: value});
+    returns (value, position after it). Raises IndexError or ValueError on bytes that are not one."""
+    if depth > 16:
+        raise ValueError("Thrift structure nested too deep")
+    if kind in (1, 2):  # a boolean field carries its value in its type
+        return kind == 1, pos
+    if kind == 3:
+        return data[pos], pos + 1
+    if kind in (4, 5, 6):
+        value, pos = _varint(data, pos)
+        return _zigzag(value), pos
+    if kind == 7:
+        return None, pos + 8
+    if kind == 8:
+        size, pos = _varint(data, pos)
+        return data[pos:pos + size], pos + size
+    if kind in (9, 10):
+        head, pos = data[pos], pos + 1
+        size, item = head >> 4, head & 0x0F
+        if size == 15:
+            size, pos = _varint(data, pos)
+        values = []
+        for _ in range(size):
+            if item in (1, 2):  # booleans in a list take a byte each
+                value, pos = data[pos] == 1, pos + 1
+            else:
+                value, pos = _thrift(data, pos, item, depth + 1)
+            values.append(value)
+        return values, pos
+    if kind == 12:
+        fields, field_id = {}, 0
+        while True:
+            head, pos = data[pos], pos + 1
+            if not head:
+                return fields, pos
+            if head >> 4:
+                field_id += head >> 4
+            else:
+                field_id, pos = _varint(data, pos)
+                field_id = _zigzag(field_id)
+            fields[field_id], pos = _thrift(data, pos, head & 0x0F, depth + 1)
+    raise ValueError(f"Thrift compact type {kind} not read here")
+
+
+def _dictionary_page(raw, column, most: int) -> tuple[int, bytes | None] | None:
+    """(uncompressed size, decompressed bytes) of a column chunk's dictionary page, the bytes None
+    when over `most` or in a codec not read here; None if there is no page header to read."""
+    offset = column.dictionary_page_offset if column.has_dictionary_page else column.data_page_offset
+    if offset is None or offset < 0:
+        return None
+    position = raw.tell()
+    try:
+        raw.seek(offset)
+        head = raw.read(256)  # a dictionary page header takes a few dozen bytes
+        try:
+            header, length = _thrift(head, 0)
+        except (IndexError, ValueError):
+            return None
+        # PageHeader: 1 type (2: dictionary page), 2 uncompressed size, 3 compressed size.
+        kind, size, stored = header.get(1), header.get(2), header.get(3)
+        if kind != 2 or not isinstance(size, int) or not isinstance(stored, int) or size < 0 or stored < 0:
+            return None
+        codec = _CODECS.get(column.compression) if column.compression != "UNCOMPRESSED" else None
+        if size > most or stored > most or (codec is None and column.compression != "UNCOMPRESSED"):
+            return size, None
+        raw.seek(offset + length)
+        data = raw.read(stored)
+    finally:
+        raw.seek(position)
+    if codec:
+        data = pa.Codec(codec).decompress(data, decompressed_size=size, asbytes=True)
+    return size, data
+
+
+def _longest_entry(data: bytes) -> int:
+    """The longest value of a PLAIN-encoded BYTE_ARRAY dictionary page (4-byte length, bytes)."""
+    longest, pos, end = 0, 0, len(data)
+    while pos + 4 <= end:
+        size = int.from_bytes(data[pos:pos + 4], "little")
+        longest = max(longest, min(size, end - pos - 4))
+        pos += 4 + size
+    return longest
+
+
+def _value_sizes(array: pa.Array) -> np.ndarray:
+    """The bytes each value of `array` decodes to (nested values summed, nulls 0), from Arrow's
+    lengths and offsets, without making Python objects."""
+    kind, n = array.type, len(array)
+    if pa.types.is_dictionary(kind):
+        entry = _value_sizes(array.dictionary)
+        indices = array.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        sizes = entry[indices] if len(entry) else np.zeros(n, np.int64)
+        return np.where(array.is_null().to_numpy(zero_copy_only=False), 0, sizes) if array.null_count else sizes
+    if pa.types.is_binary_view(kind) or pa.types.is_string_view(kind):
+        array = array.cast(pa.large_binary())
+        kind = array.type
+    if (pa.types.is_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_string(kind)
+            or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind)):
+        return pc.binary_length(array).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_map(kind):
+        cumulative = np.concatenate(([0], np.cumsum(_value_sizes(array.values))))
+        offsets = array.offsets.to_numpy(zero_copy_only=False)
+        return (cumulative[offsets[1:]] - cumulative[offsets[:-1]]).astype(np.int64)
+    if pa.types.is_fixed_size_list(kind):
+        parents = pc.list_parent_indices(array).to_numpy(zero_copy_only=False)
+        child = _value_sizes(pc.list_flatten(array))
+        return np.bincount(parents, weights=child, minlength=n).astype(np.int64)
+    if pa.types.is_struct(kind):
+        sizes = np.zeros(n, np.int64)
+        for child in array.flatten():
+            sizes += _value_sizes(child)
+        return sizes
+    try:
+        return np.full(n, max(kind.bit_width // 8, 1), np.int64)
+    except ValueError:  # not fixed width (unions, list views, ...): the average
+        return np.full(n, array.nbytes // max(n, 1), np.int64)
+
+
+def _reject_fields(record: dict) -> dict:
+    """url, title and date for the document of a rejected row, from its small fields."""
+    url, title, date = _pick(record, ("url",)), _pick(record, ("title",)), _pick(record, _DATE_FIELDS)
+    return dict(url=str(url) if url is not None else None, title=str(title) if title is not None else None,
+                date=str(date) if date is not None else None)
+
+
+def _small_columns(parquet, index: int, group) -> dict:
+    """The top-level columns of a row group of one row whose stored bytes are few, as a record."""
+    size: dict[str, int] = {}
+    for j in range(group.num_columns):
+        column = group.column(j)
+        name = column.path_in_schema.split(".")[0]
+        size[name] = size.get(name, 0) + column.total_uncompressed_size
+    small = [name for name, stored in size.items() if stored <= _SMALL_FIELD]
+    if not small:
+        return {}
+    try:
+        return parquet.read_row_group(index, columns=small, use_threads=False).to_pylist()[0]
+    except (pa.ArrowException, OSError, ValueError, IndexError):
+        return {}
+
+
+def _batch_rows_out(batch, first_row: int, ctx: FileContext, limit: int):
+    """Documents (or rejects, or quarantine entries) for the rows of one batch."""
+    if limit:
+        columns = [_value_sizes(column) for column in batch.columns]
+        sizes = np.sum(columns, axis=0) if columns else np.zeros(batch.num_rows, np.int64)
+        over = sizes > limit
+    if not limit or not over.any():
+        yield from _convert(batch, first_row, ctx)
+        return
+    start = 0
+    for i in [*np.flatnonzero(over).tolist(), batch.num_rows]:
+        if i > start:
+            yield from _convert(batch.slice(start, i - start), first_row + start, ctx)
+        if i < batch.num_rows:
+            small = [j for j, column in enumerate(columns) if column[i] <= _SMALL_FIELD]
+            try:
+                record = batch.select(small).slice(i, 1).to_pylist()[0] if small else {}
+            except (pa.ArrowException, ValueError, OverflowError):
+                record = {}
+            yield ctx.reject(ctx.document(first_row + i, text="", **_reject_fields(record)), "too_large",
+                             f"row of {int(sizes[i])} bytes > max_doc_bytes={limit}")
+        start = i + 1
+
+
+def _convert(batch, first_row: int, ctx: FileContext):
+    """Rows to documents; a row Arrow cannot turn into Python (invalid UTF-8, say) is quarantined."""
+    try:
+        records = batch.to_pylist()
+    except (pa.ArrowException, ValueError, OverflowError):
+        records = None
+    for i in range(batch.num_rows):
+        if records is not None:
+            yield record_to_document(records[i], first_row + i, ctx)
+            continue
+        try:
+            record = batch.slice(i, 1).to_pylist()[0]
+        except (pa.ArrowException, ValueError, OverflowError) as exc:
+            yield ctx.quarantine(first_row + i, exc, f"{type(exc).__name__}: {exc}")
+            continue
+        yield record_to_document(record, first_row + i, ctx)

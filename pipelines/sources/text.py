@@ -3,15 +3,28 @@
 A text file is one document, or one per entry when `split` names a separator line (`%` for
 fortune files). Project Gutenberg's licence header and footer are removed whenever the file has
 Gutenberg's start marker.
+
+At most `max_doc_bytes` of a file (or of one entry of a split file) is held: a larger file or entry
+is rejected `too_large`, and a split file goes on with its next entry.
 """
 
+import io
+import lzma
 import re
+import zlib
 
-from pipelines.sources.decoding import BinaryContent, UndecodableText, check_not_binary, decode_text
+import zstandard
+
+from pipelines.sources.decoding import (BinaryContent, UndecodableText, bom_encoding, check_not_binary,
+                                        decode_text)
 from pipelines.sources.records import FileContext, Rejected
 from pipelines.sources.streams import decompressed
 
-SPLIT_FILE_FACTOR = 64  # a file split into entries may hold this many max-size documents
+_PIECE = 1 << 20  # characters read at a time from a split file's lines
+# What str.splitlines breaks lines at.
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+# A truncated or corrupt compressed file, or a strict decoder meeting bytes it cannot decode.
+_READ_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
 
 _PG_START = re.compile(
     r"^\s*(?:\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK[^\n]*"
@@ -41,21 +54,25 @@ def strip_gutenberg(text: str) -> tuple[str, str | None] | None:
 
 
 def _read_file(raw, ctx: FileContext, limit: int):
-    """The decompressed file, or a too_large reject if it holds more than `limit` bytes (0: no limit).
+    """The decompressed file, or a too_large reject if it holds more than `limit` bytes (0: no limit);
+    nothing past limit + 1 bytes is decompressed.
 
     A truncated or corrupt compressed file raises (EOFError, OSError, zlib.error); the read stage
     quarantines it.
     """
     data = decompressed(raw, ctx.file).read(limit + 1 if limit else -1)
     if limit and len(data) > limit:
-        return ctx.reject(ctx.document(0, text=""), "too_large", f"file is larger than {limit} bytes")
+        return ctx.reject(ctx.document(0, text=""), "too_large",
+                          f"file of more than {limit} bytes (read no further) > max_doc_bytes={limit}")
     return data
 
 
 def read_text(raw, ctx: FileContext):
     separator = ctx.options.get("split")
-    # A split file holds many documents, each checked against max_doc_bytes by the read stage.
-    data = _read_file(raw, ctx, ctx.max_doc_bytes * SPLIT_FILE_FACTOR if separator else ctx.max_doc_bytes)
+    if separator:
+        yield from _read_split(raw, ctx, separator)
+        return
+    data = _read_file(raw, ctx, ctx.max_doc_bytes)
     if isinstance(data, Rejected):
         yield data
         return
@@ -67,9 +84,6 @@ def read_text(raw, ctx: FileContext):
         yield ctx.quarantine(0, exc, sample=data)
         return
     metadata = {"encoding": encoding} if encoding not in ("utf-8", "utf-8-sig") else {}
-    if separator:
-        yield from _split_entries(text, separator, encoding, ctx, metadata)
-        return
     title = None
     stripped = strip_gutenberg(text)
     if stripped is not None:
@@ -89,21 +103,107 @@ def _byte_length(encoding: str):
     return (lambda piece: len(piece.encode(codec, errors="replace"))), 0
 
 
-def _split_entries(text: str, separator: str, encoding: str, ctx: FileContext, metadata: dict):
+def _split_entries(lines, separator: str, encoding: str, ctx: FileContext, metadata: dict):
     """One document per entry between separator lines; the offset is the entry's byte offset in
-    the file (for a file decoded with replacements, of the re-encoded text)."""
+    the file (for a file decoded with replacements, of the re-encoded text). `lines` are pieces of
+    the text that end at line breaks, except where a line longer than a piece is cut. An entry over
+    max_doc_bytes is counted, not held, and rejected `too_large`."""
+    limit = ctx.max_doc_bytes
     length, offset = _byte_length(encoding)
-    entry_start, entry = offset, []
-    for line in text.splitlines(keepends=True):
-        offset += length(line)
-        if line.strip() == separator:
-            if "".join(entry).strip():
-                yield ctx.document(entry_start, text="".join(entry).strip("\n"), metadata=metadata or None)
-            entry, entry_start = [], offset
+    entry_start, entry, size, line_start = offset, [], 0, True
+
+    def finish():
+        if limit and size > limit:
+            return ctx.reject(ctx.document(entry_start, text=""), "too_large",
+                              f"entry of {size} bytes > max_doc_bytes={limit}")
+        text = "".join(entry)
+        return ctx.document(entry_start, text=text.strip("\n"), metadata=metadata or None) if text.strip() else None
+
+    for line in lines:
+        n = length(line)
+        offset += n
+        if line_start and line.strip() == separator:
+            item = finish()
+            if item is not None:
+                yield item
+            entry, entry_start, size = [], offset, 0
         else:
-            entry.append(line)
-    if "".join(entry).strip():
-        yield ctx.document(entry_start, text="".join(entry).strip("\n"), metadata=metadata or None)
+            size += n
+            if limit and size > limit:
+                entry = []
+            else:
+                entry.append(line)
+        line_start = line[-1:] in _LINE_BREAKS
+    item = finish()
+    if item is not None:
+        yield item
+
+
+class _Chain(io.RawIOBase):
+    """`head` (bytes already read from `stream`), then the rest of `stream`."""
+
+    def __init__(self, head: bytes, stream):
+        self._head, self._stream = memoryview(head), stream
+
+    def readable(self):
+        return True
+
+    def readinto(self, buf):
+        if self._head:
+            n = min(len(buf), len(self._head))
+            buf[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._stream.read(len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+
+def _read_split(raw, ctx: FileContext, separator: str):
+    """A file of entries between separator lines. A file of at most max_doc_bytes is decoded whole;
+    a bigger one takes its encoding from its first max_doc_bytes and is decoded as it is read."""
+    limit = ctx.max_doc_bytes
+    stream = decompressed(raw, ctx.file)
+    head = stream.read(limit + 1 if limit else -1)
+    if not head:
+        return  # the read stage records an empty file
+    try:
+        if not limit or len(head) <= limit:
+            text, encoding = decode_text(head)
+            lines = text.splitlines(keepends=True)
+        else:
+            check_not_binary(head)
+            # Cut at a line break, so that no character is cut.
+            encoding = bom_encoding(head) or decode_text(head[:head.rfind(b"\n") + 1] or head)[1]
+            lines = _decoded_lines(_Chain(head, stream), encoding)
+    except (BinaryContent, UndecodableText) as exc:
+        yield ctx.quarantine(0, exc, sample=head)
+        return
+    metadata = {"encoding": encoding} if encoding not in ("utf-8", "utf-8-sig") else {}
+    entries = _split_entries(lines, separator, encoding, ctx, metadata)
+    last = 0
+    while True:
+        try:
+            item = next(entries)
+        except StopIteration:
+            return
+        except _READ_ERRORS as exc:  # a cut or corrupt compressed file
+            yield ctx.quarantine(last, exc, f"{type(exc).__name__}: {exc} (reading stopped after offset {last})")
+            return
+        last = (item.doc if isinstance(item, Rejected) else item)["offset"]
+        yield item
+
+
+def _decoded_lines(raw: io.RawIOBase, encoding: str):
+    """The text of a binary stream in pieces of at most _PIECE characters that end at line breaks
+    (str.splitlines' breaks) unless a line is longer; undecodable bytes become U+FFFD."""
+    text = io.TextIOWrapper(io.BufferedReader(raw, _PIECE), encoding=encoding.split("+")[0], errors="replace",
+                            newline="")
+    while True:
+        piece = text.readline(_PIECE)
+        if not piece:
+            return
+        yield from piece.splitlines(keepends=True)
 
 
 def read_html_file(raw, ctx: FileContext):

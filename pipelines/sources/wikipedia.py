@@ -3,6 +3,10 @@
 Parsed in a stream with expat, which reports the byte offset of every <page> and detects UTF-16
 input from its byte-order mark. Redirects and pages outside the article namespace are rejected at
 read time with their own reasons, so every page is accounted for.
+
+Memory is bounded by `max_doc_bytes` whatever the page: text beyond it is counted, not held, and
+the page is rejected `too_large` with its size; a single tag, attribute or comment bigger than that
+(which expat would hold whole) or absurd nesting stops the file with a quarantine entry.
 """
 
 import re
@@ -74,27 +78,56 @@ def wikitext_to_text(wikitext: str) -> str:
     return text
 
 
-class _DumpParser:
-    """Collects pages from expat callbacks; `pages` fills up as bytes are fed."""
+class XmlTooLarge(ValueError):
+    """A construct the reader cannot stream through within its memory bound."""
 
-    def __init__(self):
+
+# MediaWiki dumps nest five deep; expat keeps every open element, so depth is bounded.
+_MAX_DEPTH = 256
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+class _DumpParser:
+    """Collects pages from expat callbacks; `pages` fills up as bytes are fed.
+
+    The fields of one page (or of <siteinfo>) hold at most `limit` bytes of text together (0: no
+    limit): past it, the page is marked `too_large` and its text is only counted.
+    """
+
+    def __init__(self, limit: int = 0):
         self.parser = xml.parsers.expat.ParserCreate()
         self.parser.buffer_text = True
+        self.parser.buffer_size = 1 << 16  # fewer callbacks through multi-gigabyte text
         self.parser.StartElementHandler = self._start
         self.parser.EndElementHandler = self._end
         self.parser.CharacterDataHandler = self._chars
+        self.parser.StartCdataSectionHandler = lambda: setattr(self, "_in_cdata", True)
+        self.parser.EndCdataSectionHandler = lambda: setattr(self, "_in_cdata", False)
+        self.limit = limit
+        self.skipped = 0  # bytes of over-limit text passed over without expat (see skip)
+        self.ascii_compatible = False  # set by the reader from the first bytes
         self.stack: list[str] = []
         self.site: dict = {}
         self.page: dict | None = None
         self.pages: list[dict] = []
         self._field: str | None = None
         self._buf: list[str] = []
+        self._bytes = 0  # text bytes of the current page's (or siteinfo's) fields, held or not
+        self._in_cdata = False
 
     def _start(self, name, attrs):
         parent = self.stack[-1] if self.stack else ""
+        if len(self.stack) >= _MAX_DEPTH:
+            raise XmlTooLarge(f"elements nested more than {_MAX_DEPTH} deep")
         self.stack.append(name)
         if name == "page":
-            self.page = {"offset": self.parser.CurrentByteIndex}
+            self.page = {"offset": self.offset()}
+            self._bytes = 0
+        elif name == "siteinfo":
+            self._bytes = 0
         elif name == "redirect" and self.page is not None:
             self.page["redirect"] = attrs.get("title", "")
         field = _PAGE_FIELDS.get((parent, name))
@@ -103,17 +136,49 @@ class _DumpParser:
 
     def _chars(self, data):
         if self._field:
-            self._buf.append(data)
+            self._bytes += _utf8_size(data)
+            if self.limit and self._bytes > self.limit:
+                self._buf = []  # counted from here on, not held
+                if self.page is not None:
+                    self.page["too_large"] = self._bytes
+            else:
+                self._buf.append(data)
 
     def _end(self, name):
         self.stack.pop()
         if self._field and _PAGE_FIELDS.get((self.stack[-1] if self.stack else "", name)) == self._field:
             target = self.page if self.page is not None else self.site
-            target[self._field] = "".join(self._buf)
-            self._field = None
+            if not (self.limit and self._bytes > self.limit):
+                target[self._field] = "".join(self._buf)
+            self._field, self._buf = None, []
         if name == "page" and self.page is not None:
+            if "too_large" in self.page:
+                self.page["too_large"] = self._bytes
+                self.page.pop("wikitext", None)
             self.pages.append(self.page)
             self.page = None
+
+    def offset(self) -> int:
+        """The byte offset in the file of expat's current event."""
+        return max(self.parser.CurrentByteIndex, 0) + self.skipped
+
+    def held_bytes(self, fed: int) -> int:
+        """Bytes fed that expat has not got through: an unfinished tag, attribute or comment."""
+        return fed - max(self.parser.CurrentByteIndex, 0)
+
+    def skip(self, chunk: bytes, fed: int) -> int:
+        """How many leading bytes of `chunk` expat need not see: in the text of a field already over
+        the limit, everything up to the next '<' is character data to count, and expat (a few
+        hundred MB/s) would be the slowest step through gigabytes of it. Only between tokens (expat
+        holds nothing), outside CDATA, and in an encoding where b'<' is always '<'."""
+        if not (self._field and self.limit and self._bytes > self.limit and self.ascii_compatible
+                and not self._in_cdata and self.held_bytes(fed) == 0):
+            return 0
+        cut = chunk.find(b"<")
+        n = len(chunk) if cut < 0 else cut
+        self._bytes += n
+        self.skipped += n
+        return n
 
 
 def _page_url(base: str | None, title: str) -> str | None:
@@ -125,14 +190,27 @@ def _page_url(base: str | None, title: str) -> str | None:
 
 def read_wikipedia(raw, ctx: FileContext):
     stream = decompressed(raw, ctx.file)
-    dump = _DumpParser()
+    limit = ctx.max_doc_bytes
+    dump = _DumpParser(limit)
+    fed = 0  # bytes given to expat
     while True:
         try:
             chunk = stream.read(_CHUNK)
+            if not fed and not dump.skipped:  # UTF-16 and UTF-32 have a BOM or NULs up front
+                dump.ascii_compatible = not chunk.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\0" not in chunk[:4]
+            skip = dump.skip(chunk, fed)
+            if skip:
+                chunk = chunk[skip:]
+                if not chunk:
+                    continue
+            fed += len(chunk)
             dump.parser.Parse(chunk, not chunk)
-        except (xml.parsers.expat.ExpatError, EOFError, OSError) as exc:
+            if limit and dump.held_bytes(fed) > limit + _CHUNK:
+                raise XmlTooLarge(f"an XML tag, attribute or comment of more than {dump.held_bytes(fed)} "
+                                  f"bytes (max_doc_bytes={limit}); reading stopped here")
+        except (xml.parsers.expat.ExpatError, XmlTooLarge, EOFError, OSError) as exc:
             yield from _finish_pages(dump, ctx)
-            offset = dump.page["offset"] if dump.page else max(dump.parser.CurrentByteIndex, 0)
+            offset = dump.page["offset"] if dump.page else dump.offset()
             yield ctx.quarantine(offset, exc, f"{type(exc).__name__}: {exc}")
             return
         yield from _finish_pages(dump, ctx)
@@ -151,6 +229,10 @@ def _finish_pages(dump: _DumpParser, ctx: FileContext):
         wikitext = page.get("wikitext", "")
         doc_args = dict(url=_page_url(dump.site.get("base"), title), title=title, date=page.get("timestamp"),
                         metadata=metadata)
+        if "too_large" in page:  # checked first: its text was not kept
+            yield ctx.reject(ctx.document(offset, text="", **doc_args), "too_large",
+                             f"page text of {page['too_large']} bytes > max_doc_bytes={ctx.max_doc_bytes}")
+            continue
         # Rejected pages keep their raw wikitext as text: the page as read.
         if "redirect" in page:
             yield ctx.reject(ctx.document(offset, text=wikitext, **doc_args), "wiki_redirect",
@@ -159,10 +241,6 @@ def _finish_pages(dump: _DumpParser, ctx: FileContext):
         if page.get("ns", "0").strip() != "0":
             yield ctx.reject(ctx.document(offset, text=wikitext, **doc_args), "wiki_namespace",
                              f"ns={page.get('ns')}")
-            continue
-        if ctx.max_doc_bytes and len(wikitext) > ctx.max_doc_bytes:  # characters >= bytes/4: parse nothing huge
-            yield ctx.reject(ctx.document(offset, text="", **doc_args), "too_large",
-                             f"wikitext of {len(wikitext)} characters > max_doc_bytes={ctx.max_doc_bytes}")
             continue
         try:
             text = wikitext_to_text(wikitext)
