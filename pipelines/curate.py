@@ -8,23 +8,25 @@ Standard Beam options pass through (`--runner DataflowRunner --project ... --tem
 without `--runner` the local FnApiRunner is used.
 """
 
-import argparse
 import datetime
 import hashlib
 import importlib.metadata
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
+from pipelines.options import UnknownOptions, beam_options  # first: it quiets a warning Beam logs on import
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from filters.langid import ModelNotFound, default_model_path
-from filters.presets import DEFAULT_PRESET, ConfigVariableMissing, UnknownPreset, load_preset
+from filters.langid import ModelNotFound, check_languages, default_model_path
+from filters.presets import DEFAULT_PRESET, load_preset
 from pipelines import accounting, outputs
-from pipelines.options import UnknownOptions, beam_options
 from pipelines.config import DEDUP_MODES, ConfigError, CurateConfig, absolute, build_config, load_recipe
 from pipelines.sources.html import EXTRACTORS
 from dedup.minhash import RECALL_WEIGHTS, MinHasher, lsh_params
@@ -37,7 +39,7 @@ from filters.pii import PiiRedactor
 from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, RedactPii, apply_stage
 from pipelines.transforms.write import WriteShards, by_id, no_partition
 from schemas import DOCUMENT_SCHEMA, INDEX_SCHEMA, QUARANTINE_SCHEMA, REJECT_SCHEMA, SCHEMA_VERSION
-from schemas.errors import cli_main
+from schemas.errors import OneLineParser, cli_main
 from schemas.run_manifest import verify_run
 
 
@@ -233,6 +235,41 @@ def _check_beam_args(beam_args: list[str]) -> PipelineOptions:
         raise ConfigError(str(e)) from None
 
 
+def _check_language_model(path: str, languages: tuple[str, ...]) -> None:
+    """The model loads, and knows every language asked for. One on an object store (gs://...) is fetched
+    to check it, as the workers fetch it."""
+    if "://" not in path:
+        check_languages(languages, path)
+        return
+    try:
+        exists = FileSystems.exists(path)
+    except ValueError as exc:  # no filesystem for the scheme: its Beam extra is not installed
+        raise ConfigError(f"language model {path} cannot be read: {exc}") from None
+    if not exists:
+        raise ConfigError(f"language model {path} does not exist")
+    with tempfile.TemporaryDirectory(prefix="lid-check-") as folder:
+        local = os.path.join(folder, path.rsplit("/", 1)[-1])
+        with FileSystems.open(path, compression_type="uncompressed") as src, open(local, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        try:
+            check_languages(languages, local)
+        except ModelNotFound as exc:
+            raise ConfigError(str(exc).replace(local, path)) from None
+
+
+def _check_index(index_dir: str | None, params: dict) -> None:
+    """A dedup index built with other MinHash settings is refused before the run starts (index_files
+    checks it again when the graph is built)."""
+    path = FileSystems.join(index_dir, "params.json") if index_dir else None
+    if not path or not FileSystems.exists(path):
+        return
+    with FileSystems.open(path) as fh:
+        saved = json.loads(fh.read())
+    settings = {k: params[k] for k in _INDEX_PARAMS}
+    if saved != settings:
+        raise ConfigError(f"{index_dir} was built with other MinHash settings: {saved} != {settings}")
+
+
 def _check_sources(config: CurateConfig) -> list[dict]:
     """Every glob must match at least one file."""
     matched = []
@@ -268,6 +305,9 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
     preset, chain = load_preset(config.filters)
     source_presets = {s.name: load_preset(s.filters) for s in config.sources if s.filters}
     lid_model = config.lid_model or default_model_path()
+    _check_language_model(lid_model, config.languages)
+    if config.dedup == "minhash":
+        _check_index(config.dedup_index, dedup_params(config))
     matched = _check_sources(config)
     outputs.prepare_output(config.output, config.overwrite, [spec.glob for spec in config.sources])
 
@@ -323,7 +363,7 @@ def _versions(*packages: str) -> dict:
 
 
 def parse_args(argv: list[str] | None):
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m pipelines.curate", allow_abbrev=False,
         description="Curate raw text sources into zstd Parquet shards. Unrecognised options go to Beam.")
     parser.add_argument("--config", help="YAML recipe naming the sources (see configs/recipes/)")
@@ -361,13 +401,12 @@ def parse_args(argv: list[str] | None):
     return parser.parse_known_args(argv)
 
 
-@cli_main()
+@cli_main(outputs.OutputNotEmpty)
 def main(argv: list[str] | None = None) -> int:
-    try:
-        result = run(argv)
-    except (ConfigError, ConfigVariableMissing, UnknownPreset, ModelNotFound, outputs.OutputNotEmpty) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Mistakes in the command line or the recipe (schemas.errors.UsageError) are one line on stderr and
+    exit code 2, found before any output folder is created or cleared; a run that fails its checks
+    exits 1."""
+    result = run(argv)
     print(accounting.funnel_text(result.stats))
     if result.problems:
         print("\nRun FAILED; manifest.json not written:", file=sys.stderr)

@@ -10,22 +10,21 @@ the curation run is in exactly one split, the training split is not empty, and t
 not empty when a held-out share was asked for.
 """
 
-import argparse
 import datetime
 import sys
 import time
 
+from pipelines.options import beam_options  # first: it quiets a warning Beam logs on import
 import apache_beam as beam
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import outputs
 from pipelines.config import absolute
-from pipelines.options import beam_options
 from pipelines.transforms.metrics import query_counters
 from pipelines.transforms.tokenize import SPLITS, Tokenize
 from pipelines.transforms.write import WriteShards, by_id, no_partition
-from schemas.errors import cli_main
+from schemas.errors import OneLineParser, cli_main
 from schemas.run_manifest import verify_run
 from schemas.tokens import FORMAT, token_schema
 from trainer.tokenizer import load_tokenizer
@@ -87,9 +86,8 @@ def fingerprint(tokenizer_fingerprint: str, splits: dict) -> str:
 
 
 def run(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.tokenize", allow_abbrev=False,
-                                     description="Tokenise a curation run into token shards. "
-                                                 "Unrecognised options go to Beam.")
+    parser = OneLineParser(prog="python -m pipelines.tokenize", allow_abbrev=False,
+                           description="Tokenise a curation run into token shards. Unrecognised options go to Beam.")
     parser.add_argument("--input", required=True, help="finished curation run directory (with manifest.json)")
     parser.add_argument("--tokenizer", required=True, help="tokenizer JSON from python -m trainer.tokenizer")
     parser.add_argument("--output", required=True, help="token shard directory (local path or gs:// prefix)")
@@ -99,7 +97,9 @@ def run(argv: list[str] | None = None) -> dict:
     args, beam_args = parser.parse_known_args(argv)
     args.input, args.output, args.tokenizer = absolute(args.input), absolute(args.output), absolute(args.tokenizer)
     if not 0 <= args.heldout_fraction < 1:
-        parser.error("--heldout-fraction must be in [0, 1)")
+        parser.error(f"--heldout-fraction {args.heldout_fraction}: must be in [0, 1)")
+    if args.shard_bytes < 1:
+        parser.error(f"--shard-bytes {args.shard_bytes}: must be a positive number of bytes")
 
     curated = verify_run(args.input)  # a finished curation run, its files as its manifest lists them
     tokenizer, info = load_tokenizer(args.tokenizer)

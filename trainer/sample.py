@@ -8,13 +8,13 @@ directory. A decoder generates (temperature, top-k, top-p; --seed makes it repea
 lists the likeliest tokens for each [MASK] in the prompt.
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import torch
 
+from schemas.errors import OneLineParser, UsageError, cli_main
 from trainer import checkpoint
 from trainer.data.shards import SEPARATOR
 from trainer.model import ModelConfig, Transformer
@@ -43,7 +43,7 @@ def load(path: str | Path) -> tuple:
             latest = checkpoint.load_latest(path / "checkpoints", parts=("model",),
                                             warn=lambda message: print(f"warning: {message}", file=sys.stderr))
             if latest is None:
-                raise FileNotFoundError(f"{path}: no model.safetensors, checkpoint or checkpoints/")
+                raise UsageError(f"{path}: no model.safetensors, checkpoint or checkpoints/")
             found, saved, skipped = latest
             if skipped:
                 print(f"warning: using {found}, the newest intact checkpoint", file=sys.stderr)
@@ -82,7 +82,7 @@ def fill_mask(model, tokenizer, text: str, top: int) -> list[list[tuple[str, flo
         if i < len(pieces) - 1:
             ids.append(mask_id)
     if mask_id not in ids:
-        raise ValueError("the prompt has no [MASK]")
+        raise UsageError(f"the prompt {text!r} has no [MASK] for the encoder to fill in")
     input_ids = torch.tensor([ids])
     positions = (input_ids.flatten() == mask_id).nonzero().squeeze(1)
     logits = model(input_ids, mlm_positions=positions).logits[:, :model.config.vocab_size]
@@ -92,8 +92,26 @@ def fill_mask(model, tokenizer, text: str, top: int) -> list[list[tuple[str, flo
             for row_p, row_i in zip(best.values, best.indices)]
 
 
+def check_args(args) -> None:
+    """The numbers and the path, before the model is loaded."""
+    if args.max_new_tokens < 0:
+        raise UsageError(f"--max-new-tokens {args.max_new_tokens}: must be 0 or more")
+    if args.temperature < 0:
+        raise UsageError(f"--temperature {args.temperature}: must be 0 (the likeliest token) or more")
+    if args.top_k < 1:
+        raise UsageError(f"--top-k {args.top_k}: must be 1 or more")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise UsageError(f"--top-p {args.top_p}: must be in (0, 1]")
+    if args.top < 1:
+        raise UsageError(f"--top {args.top}: must be 1 or more")
+    path = Path(args.checkpoint)
+    if not path.is_dir():
+        raise UsageError(f"--checkpoint {path} " + ("is not a directory" if path.exists() else "does not exist"))
+
+
+@cli_main()
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.sample", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m trainer.sample", description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", required=True, help="training run or checkpoint directory")
     parser.add_argument("--prompt", required=True, help="text to continue, or text with [MASK] for a BERT")
     parser.add_argument("--max-new-tokens", type=int, default=100)
@@ -103,7 +121,10 @@ def main(argv=None) -> int:
     parser.add_argument("--top", type=int, default=5, help="fill-mask: candidates per [MASK]")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    check_args(args)
     model, tokenizer, _ = load(args.checkpoint)
+    if args.top > model.config.vocab_size:
+        raise UsageError(f"--top {args.top}: the vocabulary has only {model.config.vocab_size} tokens")
     if model.config.arch == "decoder":
         print(generate(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
                        args.seed))

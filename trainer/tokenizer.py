@@ -13,7 +13,6 @@ so this is an unbiased, order-free sample that any rerun picks again). The token
 the sha256 of its JSON file; `<output>.meta.json` records it with the sample and settings.
 """
 
-import argparse
 import hashlib
 import json
 import sys
@@ -23,12 +22,15 @@ import pyarrow.parquet as pq
 import xxhash
 from pyarrow import fs as pafs
 
-from schemas.errors import UsageError, cli_main
+from schemas.errors import OneLineParser, UsageError, cli_main
 from trainer.data.shards import SEPARATOR, run_documents
 from trainer.data.shards import filesystem as shard_filesystem
 
 SPECIAL_TOKENS = [SEPARATOR, "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 KINDS = ("bpe", "wordpiece")
+# The smallest vocabulary each kind can have: byte-level BPE starts from all 256 bytes, both add the
+# special tokens (a smaller --vocab-size would silently give this many tokens anyway).
+MIN_VOCAB_SIZE = {"bpe": 256 + len(SPECIAL_TOKENS), "wordpiece": len(SPECIAL_TOKENS) + 1}
 
 
 def document_files(run_dir: str) -> tuple[pafs.FileSystem, list[str]]:
@@ -102,24 +104,48 @@ def load_tokenizer(path: str | Path):
     """(Tokenizer, info): info has the fingerprint, vocab size and the special tokens' ids."""
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(path))
+    if not Path(path).is_file():
+        raise UsageError(f"tokenizer {path} " + ("is not a file" if Path(path).exists() else "does not exist"))
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception for a file it cannot parse
+        raise UsageError(f"tokenizer {path} is not a tokenizer JSON ({exc})") from None
     specials = {token: tokenizer.token_to_id(token) for token in SPECIAL_TOKENS}
     missing = [t for t, i in specials.items() if i is None]
     if missing:
-        raise ValueError(f"{path}: tokenizer lacks the special tokens {missing}; train it with trainer.tokenizer")
+        raise UsageError(f"{path}: tokenizer lacks the special tokens {missing}; train it with trainer.tokenizer")
     return tokenizer, {"fingerprint": fingerprint_of(path), "vocab_size": tokenizer.get_vocab_size(),
                        "special_tokens": specials}
 
 
+def check_args(args) -> None:
+    """The numbers and the output path, before the input is read."""
+    least = MIN_VOCAB_SIZE[args.kind]
+    if args.vocab_size < least:
+        why = f"256 bytes + {len(SPECIAL_TOKENS)} special tokens" if args.kind == "bpe" else \
+            f"{len(SPECIAL_TOKENS)} special tokens and at least one more"
+        raise UsageError(f"--vocab-size {args.vocab_size}: a {args.kind} tokenizer needs at least {least} ({why})")
+    if args.sample_bytes < 1:
+        raise UsageError(f"--sample-bytes {args.sample_bytes}: must be a positive number of bytes")
+    output = Path(args.output)
+    if output.is_dir():
+        raise UsageError(f"--output {output} is a directory; give the tokenizer JSON file to write")
+    blocked = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise UsageError(f"--output {output}: {blocked} is a file, not a directory")
+
+
 @cli_main()
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Train a tokenizer on a sample of a curation run's documents.")
+    parser = OneLineParser(prog="python -m trainer.tokenizer",
+                           description="Train a tokenizer on a sample of a curation run's documents.")
     parser.add_argument("--input", required=True, help="finished curation run directory (its documents/ shards)")
     parser.add_argument("--output", required=True, help="tokenizer JSON to write")
     parser.add_argument("--vocab-size", type=int, default=32000)
     parser.add_argument("--kind", choices=KINDS, default="bpe")
     parser.add_argument("--sample-bytes", type=int, default=1 << 30, help="text to train on (default 1 GiB)")
     args = parser.parse_args(argv)
+    check_args(args)
     counted = {"documents": 0, "bytes": 0}
 
     def texts():
@@ -130,7 +156,7 @@ def main(argv=None) -> int:
 
     tokenizer = train_tokenizer(texts(), args.kind, args.vocab_size)
     if counted["documents"] == 0:
-        raise SystemExit(f"no documents in {args.input}")
+        raise UsageError(f"the sample of {args.input} holds no documents: raise --sample-bytes")
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(output))

@@ -16,7 +16,7 @@ MLM masks are keyed by (seed, sequence id); dropout is reseeded from (seed, step
 CPU in fp32, k steps + resume + N-k steps give bit-identical losses to N steps in one go.
 """
 
-import argparse
+import json
 import math
 import os
 import shutil
@@ -29,11 +29,12 @@ import torch
 import xxhash
 from torch.utils.data import default_collate
 
-from schemas.errors import cli_main
+from schemas.errors import OneLineParser, UsageError, cli_main
+from schemas.tokens import FORMAT
 from trainer import checkpoint, distributed
-from trainer.config import RunConfig, config_hash, load_config
+from trainer.config import ConfigError, RunConfig, config_hash, load_config
 from trainer.data.loader import PretrainLoader, SequenceDataset
-from trainer.data.shards import TokenShards
+from trainer.data.shards import TokenShards, filesystem
 from trainer.masking import mask_batch
 from trainer.metrics import Throughput, TrainingLog, device_peak_flops
 from trainer.model import IGNORE_INDEX, ModelConfig, Transformer
@@ -323,9 +324,50 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
     return {"step": step, "tokens": tokens_seen, **last, "evals": evals}
 
 
+def check_inputs(config: RunConfig, data: str, out: str, tokenizer_path: str | None) -> None:
+    """The paths and the batch split, before any rank starts: --data is token shards (or a curation run's
+    text with --tokenizer), a --tokenizer given is one (the shards' own, for token shards), --out is not
+    a file, and the global batch splits over this launch's ranks."""
+    from pyarrow import fs as pafs
+
+    from trainer.tokenizer import fingerprint_of, load_tokenizer
+
+    d, world = config.data, int(os.environ.get("WORLD_SIZE", "1"))
+    if d.global_batch % (world * d.micro_batch):
+        raise ConfigError(f"data.global_batch {d.global_batch} must be a multiple of world size {world} "
+                          f"x data.micro_batch {d.micro_batch}")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise UsageError(f"--out {out} is a file, not a run directory")
+    fs, root = filesystem(data)
+    kind = fs.get_file_info(root).type
+    if kind == pafs.FileType.NotFound:
+        raise UsageError(f"--data {data} does not exist")
+    if kind != pafs.FileType.Directory and "://" not in data:
+        raise UsageError(f"--data {data} is not a directory")
+    manifest = {}
+    if fs.get_file_info(f"{root}/manifest.json").type == pafs.FileType.File:
+        with fs.open_input_stream(f"{root}/manifest.json") as stream:
+            try:
+                manifest = json.loads(stream.read())
+            except ValueError:
+                raise UsageError(f"--data {data}: its manifest.json is unreadable") from None
+    if tokenizer_path and "://" not in tokenizer_path:
+        load_tokenizer(tokenizer_path)  # exists, parses, has the special tokens
+    if "format" in manifest:
+        if manifest["format"] != FORMAT:
+            raise UsageError(f"--data {data}: manifest format {manifest['format']!r}, expected {FORMAT!r}")
+        expected = manifest.get("tokenizer", {}).get("fingerprint")
+        if tokenizer_path and "://" not in tokenizer_path and fingerprint_of(tokenizer_path) != expected:
+            raise UsageError(f"--tokenizer {tokenizer_path} is not the tokenizer of the token shards {data} "
+                             f"(fingerprint {str(expected)[:16]}); leave it out")
+    elif not tokenizer_path:
+        raise UsageError(f"--data {data} is not token shards (no token-shard manifest.json): tokenise it with "
+                         "python -m pipelines.tokenize, or give --tokenizer to read a curation run's text")
+
+
 @cli_main()
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.train", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m trainer.train", description=__doc__.split("\n")[0])
     parser.add_argument("--config", help="YAML run config (configs/train/)")
     parser.add_argument("--data", required=True, help="token-shard directory, or a curation run with --tokenizer")
     parser.add_argument("--out", required=True, help="run directory: logs, checkpoints, the model")
@@ -336,8 +378,9 @@ def main(argv=None) -> int:
                         help="stop with an error if the newest checkpoint is damaged, instead of resuming from "
                              "the newest intact one")
     args = parser.parse_args(argv)
-    result = train(load_config(args.config, args.set), args.data, args.out, args.tokenizer,
-                   fallback=not args.no_fallback)
+    config = load_config(args.config, args.set)
+    check_inputs(config, args.data, args.out, args.tokenizer)
+    result = train(config, args.data, args.out, args.tokenizer, fallback=not args.no_fallback)
     evals = result["evals"]
     if len(evals) >= 2 and int(os.environ.get("RANK", "0")) == 0:
         first, final = evals[0], evals[-1]

@@ -5,7 +5,6 @@ The token shards and the training run default to RUN_DIR-tokens and RUN_DIR-trai
 (what make demo writes).
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -14,7 +13,8 @@ from pipelines.report.compare import compare
 from pipelines.report.page import render
 from pipelines.report.plots import draw_all
 from pipelines.report.summary import build_summary
-from schemas.errors import cli_main
+from schemas.errors import OneLineParser, UsageError, cli_main
+from schemas.tokens import FORMAT
 from schemas.run_manifest import verify_run
 
 PLOTS = "report"  # the folder beside report.html
@@ -31,9 +31,30 @@ def write_report(run: Path, tokens: Path | None = None, train: Path | None = Non
     return page
 
 
+def check_given(tokens: str | None, train: str | None) -> None:
+    """--tokens and --train, when given, must be what they say: the defaults are used only if they
+    exist, but a path the user typed is never skipped silently."""
+    for flag, path, marker, what in (("--tokens", tokens, "manifest.json", "token shards (python -m pipelines.tokenize)"),
+                                     ("--train", train, "log.jsonl", "a training run (python -m trainer.train)")):
+        if path is None:
+            continue
+        if not Path(path).is_dir():
+            raise UsageError(f"{flag} {path} " + ("is not a directory" if Path(path).exists() else "does not exist"))
+        if not (Path(path) / marker).is_file():
+            raise UsageError(f"{flag} {path} has no {marker}: not {what}")
+    if tokens is not None:
+        try:
+            found = json.loads((Path(tokens) / "manifest.json").read_text()).get("format")
+        except (ValueError, AttributeError):
+            found = None
+        if found != FORMAT:
+            raise UsageError(f"--tokens {tokens}: its manifest.json is not of token shards ({FORMAT}), "
+                             f"format {found!r}")
+
+
 @cli_main()
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.report", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m pipelines.report", description=__doc__.split("\n")[0])
     parser.add_argument("run", nargs="?", help="curation run directory")
     parser.add_argument("--tokens", help="its token shards (default RUN-tokens if it exists)")
     parser.add_argument("--train", help="its training run (default RUN-train if it exists)")
@@ -46,6 +67,7 @@ def main(argv=None) -> int:
         return 0
     if not args.run:
         parser.error("give a run directory, or --compare A B")
+    check_given(args.tokens, args.train)
     page = write_report(Path(args.run), Path(args.tokens) if args.tokens else None,
                         Path(args.train) if args.train else None)
     print(f"report: {page}")
