@@ -20,13 +20,14 @@ from pipelines.sources.streams import decompressed
 _CHUNK = 1 << 20
 
 TEXT_FIELDS = ("text", "raw_content", "content")
-_DATE_FIELDS = ("date", "created", "timestamp")
+_URL_FIELDS, _TITLE_FIELDS, _DATE_FIELDS = ("url",), ("title",), ("date", "created", "timestamp")
+_NOT_UTF8_FIRST = (b"", b"\0", b"\xef", b"\xfe", b"\xff")
+_decode_json = json.JSONDecoder().decode  # what json.loads uses without arguments
 
 
-def _pick(record: dict, names) -> object:
-    nested = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+def _pick(holders: tuple, names) -> object:
     for name in names:
-        for holder in (record, nested):
+        for holder in holders:
             value = holder.get(name)
             if value is not None:
                 return value
@@ -37,17 +38,31 @@ def record_to_document(record: dict, offset: int, ctx: FileContext):
     """A document from one JSON object or Parquet row, or a quarantine entry if it has no text."""
     text_field = ctx.options.get("text_field")
     names = (text_field,) if text_field else TEXT_FIELDS
-    field = next((n for n in names if n in record), None)
+    for field in names:
+        if field in record:
+            break
+    else:
+        field = None
     text = record.get(field) if field else None
     if not isinstance(text, str):
         found = f"{field!r} is {type(text).__name__}" if field else f"none of {list(names)} present"
         return ctx.quarantine(offset, "NoTextField", f"record has no text field: {found}",
                               sample=json.dumps(record, default=str)[:SAMPLE_BYTES].encode())
-    url, title, date = _pick(record, ("url",)), _pick(record, ("title",)), _pick(record, _DATE_FIELDS)
+    nested = record.get("metadata")
+    holders = (record, nested) if isinstance(nested, dict) else (record,)
+    url, title, date = _pick(holders, _URL_FIELDS), _pick(holders, _TITLE_FIELDS), _pick(holders, _DATE_FIELDS)
     metadata = {k: v for k, v in record.items() if k != field}
     return ctx.document(offset, text=text, url=str(url) if url is not None else None,
                         title=str(title) if title is not None else None,
                         date=str(date) if date is not None else None, metadata=metadata or None)
+
+
+def _loads(line: bytes):
+    """json.loads(line), without its encoding detection for a line that can only be UTF-8: one that
+    starts with neither a byte-order mark nor a NUL (json.loads takes those for UTF-16 or 32)."""
+    if line[:1] not in _NOT_UTF8_FIRST and line[1:2] != b"\0":
+        return _decode_json(line.decode("utf-8", "surrogatepass"))
+    return json.loads(line)
 
 
 def _lines(stream, limit: int):
@@ -87,7 +102,7 @@ def read_jsonl(raw, ctx: FileContext):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = _loads(line)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, absurd nesting
             yield ctx.quarantine(start, exc, f"{type(exc).__name__}: {str(exc)[:500]}", sample=line)
             continue
@@ -373,7 +388,9 @@ def _value_sizes(array: pa.Array) -> np.ndarray:
 
 def _reject_fields(record: dict) -> dict:
     """url, title and date for the document of a rejected row, from its small fields."""
-    url, title, date = _pick(record, ("url",)), _pick(record, ("title",)), _pick(record, _DATE_FIELDS)
+    nested = record.get("metadata")
+    holders = (record, nested) if isinstance(nested, dict) else (record,)
+    url, title, date = _pick(holders, _URL_FIELDS), _pick(holders, _TITLE_FIELDS), _pick(holders, _DATE_FIELDS)
     return dict(url=str(url) if url is not None else None, title=str(title) if title is not None else None,
                 date=str(date) if date is not None else None)
 
