@@ -272,6 +272,18 @@ def test_train_subprocess(tmp_path, work):
         assert not out.exists(), args
 
 
+def test_train_refuses_a_run_of_another_configuration_upfront(tmp_path, work, capsys):
+    from trainer.train import main
+
+    step = tmp_path / "gpt" / "checkpoints" / "step-0000010"
+    step.mkdir(parents=True)
+    (step / "state.json").write_text(json.dumps({"step": 10, "config_hash": "0123456789abcdef"}))
+    argv = ["--config", REPO / "configs" / "train" / "tiny.yaml", "--data", work["tokens"], "--out", tmp_path / "gpt"]
+    one_line(*call(main, argv, capsys), f"--out {tmp_path / 'gpt'} was trained with another configuration",
+             "0123456789abcdef")
+    assert sorted(p.name for p in (tmp_path / "gpt").iterdir()) == ["checkpoints"]
+
+
 @pytest.mark.parametrize("case", ["yaml", "unknown", "objective", "noequals", "micro_batch", "data", "tokenizer",
                                   "other_tokenizer"])
 def test_train_in_process(tmp_path, work, capsys, case):

@@ -327,7 +327,7 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
 def check_inputs(config: RunConfig, data: str, out: str, tokenizer_path: str | None) -> None:
     """The paths and the batch split, before any rank starts: --data is token shards (or a curation run's
     text with --tokenizer), a --tokenizer given is one (the shards' own, for token shards), --out is not
-    a file, and the global batch splits over this launch's ranks."""
+    a file nor a run of another configuration, and the global batch splits over this launch's ranks."""
     from pyarrow import fs as pafs
 
     from trainer.tokenizer import fingerprint_of, load_tokenizer
@@ -338,6 +338,15 @@ def check_inputs(config: RunConfig, data: str, out: str, tokenizer_path: str | N
                           f"x data.micro_batch {d.micro_batch}")
     if Path(out).exists() and not Path(out).is_dir():
         raise UsageError(f"--out {out} is a file, not a run directory")
+    for found in reversed(checkpoint.checkpoints(Path(out) / "checkpoints")):  # what a resume would continue
+        try:
+            saved = json.loads((found / "state.json").read_text())["config_hash"]
+        except (OSError, ValueError, KeyError):
+            continue  # damaged: the resume falls back past it, and says so
+        if saved != config_hash(config):
+            raise ConfigError(f"--out {out} was trained with another configuration (hash {saved}, now "
+                              f"{config_hash(config)}): resume with the same settings, or use a new --out")
+        break
     fs, root = filesystem(data)
     kind = fs.get_file_info(root).type
     if kind == pafs.FileType.NotFound:
