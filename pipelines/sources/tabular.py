@@ -152,7 +152,7 @@ def read_parquet(raw, ctx: FileContext):
         if keep_encoded:
             parquet = pq.ParquetFile(raw, metadata=parquet.metadata, pre_buffer=False, buffer_size=_CHUNK,
                                      read_dictionary=keep_encoded)
-    except (pa.ArrowException, OSError) as exc:  # no footer, a damaged one, not Parquet at all
+    except (pa.ArrowException, OSError, ValueError) as exc:  # no footer, a damaged one (names not UTF-8), not Parquet
         yield ctx.quarantine(0, exc, f"{type(exc).__name__}: {exc} (no row could be read)")
         return
     meta = parquet.metadata
@@ -194,7 +194,7 @@ def read_parquet(raw, ctx: FileContext):
                                               row_groups=[index], use_threads=False):
                 yield from _batch_rows_out(batch, row + done, ctx, limit)
                 done += batch.num_rows
-        except (pa.ArrowException, OSError) as exc:  # a damaged page, a bad encoding, a cut file
+        except (pa.ArrowException, OSError, ValueError) as exc:  # a damaged page, a bad encoding, a cut file
             yield ctx.quarantine(row + done, exc, f"{type(exc).__name__}: {exc} (rows {row + done} to "
                                                   f"{last}, the rest of row group {index}, are lost)")
         row += rows

@@ -17,7 +17,7 @@ import zstandard
 
 from pipelines.sources.decoding import (BinaryContent, UndecodableText, bom_encoding, check_not_binary,
                                         decode_text)
-from pipelines.sources.records import FileContext, Rejected
+from pipelines.sources.records import FileContext, Quarantined, Rejected
 from pipelines.sources.streams import decompressed
 
 _PIECE = 1 << 20  # characters read at a time from a split file's lines
@@ -54,13 +54,12 @@ def strip_gutenberg(text: str) -> tuple[str, str | None] | None:
 
 
 def _read_file(raw, ctx: FileContext, limit: int):
-    """The decompressed file, or a too_large reject if it holds more than `limit` bytes (0: no limit);
-    nothing past limit + 1 bytes is decompressed.
-
-    A truncated or corrupt compressed file raises (EOFError, OSError, zlib.error); the read stage
-    quarantines it.
-    """
-    data = decompressed(raw, ctx.file).read(limit + 1 if limit else -1)
+    """The decompressed file, or a too_large reject if it holds more than `limit` bytes (0: no limit),
+    or a quarantine entry if it is truncated or corrupt; nothing past limit + 1 bytes is decompressed."""
+    try:
+        data = decompressed(raw, ctx.file).read(limit + 1 if limit else -1)
+    except _READ_ERRORS as exc:
+        return ctx.quarantine(0, exc, f"{type(exc).__name__}: {exc} (reading stopped here)")
     if limit and len(data) > limit:
         return ctx.reject(ctx.document(0, text=""), "too_large",
                           f"file of more than {limit} bytes (read no further) > max_doc_bytes={limit}")
@@ -73,7 +72,7 @@ def read_text(raw, ctx: FileContext):
         yield from _read_split(raw, ctx, separator)
         return
     data = _read_file(raw, ctx, ctx.max_doc_bytes)
-    if isinstance(data, Rejected):
+    if isinstance(data, (Rejected, Quarantined)):
         yield data
         return
     if not data:
@@ -164,7 +163,11 @@ def _read_split(raw, ctx: FileContext, separator: str):
     a bigger one takes its encoding from its first max_doc_bytes and is decoded as it is read."""
     limit = ctx.max_doc_bytes
     stream = decompressed(raw, ctx.file)
-    head = stream.read(limit + 1 if limit else -1)
+    try:
+        head = stream.read(limit + 1 if limit else -1)
+    except _READ_ERRORS as exc:
+        yield ctx.quarantine(0, exc, f"{type(exc).__name__}: {exc} (reading stopped here)")
+        return
     if not head:
         return  # the read stage records an empty file
     try:
@@ -209,7 +212,7 @@ def _decoded_lines(raw: io.RawIOBase, encoding: str):
 def read_html_file(raw, ctx: FileContext):
     """A loose HTML file: one document, extracted later like a WARC response."""
     data = _read_file(raw, ctx, ctx.max_doc_bytes)
-    if isinstance(data, Rejected):
+    if isinstance(data, (Rejected, Quarantined)):
         yield data
         return
     if not data:
