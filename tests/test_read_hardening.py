@@ -328,11 +328,22 @@ def test_split_text_bomb_keeps_reading_entries(tmp_path):
 
 
 def test_text_and_html_bombs_are_read_no_further_than_the_limit(tmp_path):
-    block = gzip.compress(bytes(16 * MIB), 1)
-    for name, fmt in (("book.txt.gz", "text"), ("page.html.gz", "html")):
-        path = tmp_path / name
-        path.write_bytes(gzip.compress(b"<html>") + block * (BOMB_MIB // 16))
-        result = measure(path, fmt)
-        [reject] = result["items"]
-        assert reject["reason"] == "too_large" and "more than 16777216 bytes" in reject["detail"]
-        assert result["rss_mb"] < RSS_LIMIT_MB, result["rss_mb"]
+    """gzip, bzip2 and zstd alike: a file that decompresses past max_doc_bytes is rejected after
+    max_doc_bytes + 1 bytes, in bounded memory."""
+    import zstandard
+
+    zeros = bytes(16 * MIB)
+    compress = {"gz": lambda data: gzip.compress(data, 1), "bz2": bz2.compress}
+    for suffix in ("gz", "bz2", "zst"):
+        for name, fmt in (("book.txt", "text"), ("page.html", "html")):
+            path = tmp_path / f"{name}.{suffix}"
+            if suffix == "zst":  # one frame
+                compressor = zstandard.ZstdCompressor().compressobj()
+                path.write_bytes(compressor.compress(b"<html>") + b"".join(
+                    compressor.compress(zeros) for _ in range(BOMB_MIB // 16)) + compressor.flush())
+            else:  # concatenated streams
+                path.write_bytes(compress[suffix](b"<html>") + compress[suffix](zeros) * (BOMB_MIB // 16))
+            result = measure(path, fmt)
+            [reject] = result["items"]
+            assert reject["reason"] == "too_large" and "more than 16777216 bytes" in reject["detail"], path.name
+            assert result["rss_mb"] < RSS_LIMIT_MB, (path.name, result["rss_mb"])
