@@ -236,13 +236,9 @@ def fuzz_samples(data_dir, tmp_path_factory):
 
 SAMPLE_NAMES = ["warc.gz", "warc", "wet.gz", "wet", "xml", "xml.bz2", "jsonl", "jsonl.gz", "jsonl.zst", "parquet",
                 "parquet-zstd-plain", "html", "html.gz", "text-split"]
-# Known: read_wet lets zlib.error (a corrupt deflate stream) out of the reader; ReadFile then
-# quarantines the rest of the file at the last offset it saw. Strict: the mark goes when it is fixed.
-_KNOWN = {"wet.gz": "read_wet lets zlib.error escape on corrupt gzip data"}
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=_KNOWN[n], strict=True))
-                                  if n in _KNOWN else n for n in SAMPLE_NAMES])
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
 def test_mutants_never_crash_or_hang_a_reader(name, fuzz_samples):
     tmp, all_samples = fuzz_samples
     assert sorted(all_samples) == sorted(SAMPLE_NAMES)
