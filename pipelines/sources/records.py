@@ -19,7 +19,9 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 def clean_str(value: str | None) -> str | None:
     """The string with unpaired surrogates replaced by U+FFFD (paired ones never reach a str)."""
-    return _LONE_SURROGATE.sub("\ufffd", value) if value else value
+    if not value or value.isascii():  # the common case, and a surrogate is never ASCII
+        return value
+    return _LONE_SURROGATE.sub("\ufffd", value)
 
 
 def document_id(source: str, location: str, offset: int) -> str:

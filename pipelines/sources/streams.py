@@ -23,6 +23,11 @@ _MAX_MEMBERS = 1 << 16  # gzip member starts remembered ahead of the reader
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))
 
 
+# What a damaged compressed stream can raise, whatever its compression: a reader quarantines the rest
+# of the file on any of these instead of letting one escape.
+DECOMPRESSION_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
+
+
 class TruncatedInput(EOFError):
     """The compressed stream ended inside a frame or member."""
 

@@ -6,16 +6,14 @@ field is kept in the document's metadata JSON.
 """
 
 import json
-import zlib
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import zstandard
 
 from pipelines.sources.records import SAMPLE_BYTES, FileContext
-from pipelines.sources.streams import decompressed
+from pipelines.sources.streams import DECOMPRESSION_ERRORS, decompressed
 
 _CHUNK = 1 << 20
 
@@ -91,7 +89,7 @@ def read_jsonl(raw, ctx: FileContext):
             start, length, line, too_long = next(lines)
         except StopIteration:
             return
-        except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:  # truncated or corrupt
+        except DECOMPRESSION_ERRORS as exc:  # truncated or corrupt
             yield ctx.quarantine(position, exc, f"{type(exc).__name__}: {exc} (reading stopped here)")
             return
         position = start + length

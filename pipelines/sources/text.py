@@ -9,22 +9,17 @@ is rejected `too_large`, and a split file goes on with its next entry.
 """
 
 import io
-import lzma
 import re
-import zlib
-
-import zstandard
 
 from pipelines.sources.decoding import (BinaryContent, UndecodableText, bom_encoding, check_not_binary,
                                         decode_text)
 from pipelines.sources.records import FileContext, Quarantined, Rejected
-from pipelines.sources.streams import decompressed
+from pipelines.sources.streams import DECOMPRESSION_ERRORS, decompressed
 
 _PIECE = 1 << 20  # characters read at a time from a split file's lines
 # What str.splitlines breaks lines at.
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 # A truncated or corrupt compressed file, or a strict decoder meeting bytes it cannot decode.
-_READ_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
 
 _PG_START = re.compile(
     r"^\s*(?:\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK[^\n]*"
@@ -58,7 +53,7 @@ def _read_file(raw, ctx: FileContext, limit: int):
     or a quarantine entry if it is truncated or corrupt; nothing past limit + 1 bytes is decompressed."""
     try:
         data = decompressed(raw, ctx.file).read(limit + 1 if limit else -1)
-    except _READ_ERRORS as exc:
+    except DECOMPRESSION_ERRORS as exc:
         return ctx.quarantine(0, exc, f"{type(exc).__name__}: {exc} (reading stopped here)")
     if limit and len(data) > limit:
         return ctx.reject(ctx.document(0, text=""), "too_large",
@@ -165,7 +160,7 @@ def _read_split(raw, ctx: FileContext, separator: str):
     stream = decompressed(raw, ctx.file)
     try:
         head = stream.read(limit + 1 if limit else -1)
-    except _READ_ERRORS as exc:
+    except DECOMPRESSION_ERRORS as exc:
         yield ctx.quarantine(0, exc, f"{type(exc).__name__}: {exc} (reading stopped here)")
         return
     if not head:
@@ -190,7 +185,7 @@ def _read_split(raw, ctx: FileContext, separator: str):
             item = next(entries)
         except StopIteration:
             return
-        except _READ_ERRORS as exc:  # a cut or corrupt compressed file
+        except DECOMPRESSION_ERRORS as exc:  # a cut or corrupt compressed file
             yield ctx.quarantine(last, exc, f"{type(exc).__name__}: {exc} (reading stopped after offset {last})")
             return
         last = (item.doc if isinstance(item, Rejected) else item)["offset"]

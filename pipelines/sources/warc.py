@@ -22,7 +22,8 @@ from warcio.utils import BUFF_SIZE
 
 from pipelines.sources.decoding import BinaryContent, UndecodableText, decode_text, describe_content
 from pipelines.sources.records import FileContext
-from pipelines.sources.streams import GzipMembers, Prefixed, decompress_as, decompressed, read_head, sniff_compression
+from pipelines.sources.streams import (DECOMPRESSION_ERRORS, GzipMembers, Prefixed, decompress_as, decompressed,
+                                       read_head, sniff_compression)
 
 try:  # as in warcio: brotli bodies are decoded only where brotli is installed
     import brotli
@@ -413,7 +414,7 @@ def read_wet(raw, ctx: FileContext):
                     body.append(piece)
             offset += len(piece)
             previous_blank = starts_line and line_start and not piece.strip()
-    except (EOFError, OSError) as exc:
+    except DECOMPRESSION_ERRORS as exc:
         yield ctx.quarantine(record_start if record_start is not None else offset, exc,
                              f"{_short(exc)} (reading stopped here)")
 

@@ -24,7 +24,6 @@ import json
 import os
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
