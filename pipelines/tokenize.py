@@ -17,6 +17,7 @@ import time
 from pipelines.options import beam_options  # first: it quiets a warning Beam logs on import
 import apache_beam as beam
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import outputs
@@ -25,7 +26,7 @@ from pipelines.transforms.metrics import query_counters
 from pipelines.transforms.tokenize import SPLITS, Tokenize
 from pipelines.transforms.write import WriteShards, by_id, no_partition
 from schemas.errors import OneLineParser, cli_main
-from schemas.run_manifest import verify_run
+from schemas.run_manifest import filesystem, verify_run
 from schemas.tokens import FORMAT, token_schema
 from trainer.tokenizer import load_tokenizer
 
@@ -51,7 +52,10 @@ def build(pipeline, run_dir: str, output: str, tokenizer_json: str, vocab_size: 
 def list_token_files(output: str, schema) -> dict:
     """split -> [{"path", "rows", "tokens", "bytes", "sha256"}], read back from the files themselves."""
     files = outputs.list_outputs(output, {split: f"{split}/*.parquet" for split in SPLITS},
-                                 dict.fromkeys(SPLITS, schema), _token_count)
+                                 dict.fromkeys(SPLITS, schema))
+    fs, root = filesystem(output)
+    for f in files:
+        f["tokens"] = _token_count(fs, f"{root}/{f['path']}")
     splits = {}
     for split in SPLITS:
         mine = [{key: f[key] for key in ("path", "rows", "tokens", "bytes", "sha256")}
@@ -61,8 +65,16 @@ def list_token_files(output: str, schema) -> dict:
     return splits
 
 
-def _token_count(parquet) -> dict:
-    return {"tokens": int(pc.sum(parquet.read(columns=["n_tokens"])["n_tokens"]).as_py() or 0)}
+def _token_count(fs, path: str) -> int:
+    """The file's tokens, read through Arrow's own file and on this thread only (no pre-buffering on
+    Arrow's I/O pool, no decoding on its CPU pool). Read through a Python file object (Beam's
+    FileSystems.open), the pages were Python-owned buffers that Arrow's threads read and released,
+    each release taking the GIL; this is the last read before the command exits, and an Arrow thread
+    still waiting for the GIL when the interpreter finalised was ended by pthread_exit inside a C++
+    destructor: std::terminate, exit code 134 after the manifest was written."""
+    with fs.open_input_file(path) as source:
+        table = pq.ParquetFile(source, pre_buffer=False).read(columns=["n_tokens"], use_threads=False)
+    return int(pc.sum(table["n_tokens"]).as_py() or 0)
 
 
 def check(kept: int, counted: dict, splits: dict, heldout_fraction: float) -> list[str]:
