@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 import pipelines
 from pipelines.sources import READERS, FileContext, Quarantined, Rejected
@@ -200,13 +201,28 @@ def test_parquet_dictionary_bomb(tmp_path):
 
 
 def test_parquet_dictionary_page_too_large_to_decode(tmp_path):
+    """A dictionary page over 4 x max_doc_bytes and 64 MiB is not decoded: each of its row group's
+    rows is quarantined, so that the file's records still add up."""
     path = tmp_path / "dictionary.parquet"
-    _dictionary_bomb(path, 20, 12)
-    result = measure(path, "parquet", max_doc_bytes=4 * MIB)  # the page is over 4 x 4 MiB
-    [quarantine] = result["items"]
-    assert quarantine["error"] == "DictionaryTooLarge" and quarantine["offset"] == 0
-    assert "rows 0 to 11 not read" in quarantine["message"]
+    _dictionary_bomb(path, 65, 12)
+    result = measure(path, "parquet", max_doc_bytes=4 * MIB)
+    assert [(i["kind"], i["error"], i["offset"]) for i in result["items"]] == [
+        ("quarantine", "DictionaryTooLarge", row) for row in range(12)]
+    assert all("rows 0 to 11 not read" in i["message"] for i in result["items"])
     assert result["rss_mb"] < RSS_LIMIT_MB, result["rss_mb"]
+
+
+def test_parquet_ordinary_dictionary_pages_are_read_at_any_max_doc_bytes(tmp_path, data_dir):
+    """pyarrow's dictionary pages pass 1 MB: a max_doc_bytes under 256 KB quarantined whole row
+    groups of small documents as DictionaryTooLarge. The same documents at every limit."""
+    path = tmp_path / "ordinary.parquet"
+    pq.write_table(pa.Table.from_pylist(_real_rows(data_dir, 400)), path)  # pyarrow's defaults
+    column = pq.ParquetFile(path).metadata.row_group(0).column(0)
+    assert column.has_dictionary_page and column.data_page_offset - column.dictionary_page_offset > MIB
+    expected = read(path, "parquet")
+    assert len(expected) == 400 and all(isinstance(d, dict) for d in expected)
+    for limit in (MIB, 200_000, 100_000):
+        assert read(path, "parquet", max_doc_bytes=limit) == expected, limit
 
 
 def _real_rows(data_dir, count: int) -> list[dict]:
@@ -233,8 +249,73 @@ def test_damaged_parquet_page_loses_only_its_row_group(tmp_path, data_dir):
     quarantined = [i for i in items if isinstance(i, Quarantined)]
     assert [d["offset"] for d in docs] == list(range(32, 64))
     assert [d["text"] for d in docs] == [r["text"] for r in rows[32:]]
-    [q] = quarantined
-    assert q.offset == 0 and q.file == str(path) and q.error and "rows 0 to 31" in q.message
+    # Each lost row is one quarantine entry at its row: the file's 64 records add up.
+    assert len(items) == 64 and [q.offset for q in quarantined] == list(range(32))
+    assert all(q.file == str(path) and q.error and "rows 0 to 31" in q.message for q in quarantined)
+
+
+def _damage_page(path: Path, group: int) -> None:
+    """Bytes in the middle of row group `group`'s first column chunk that cannot be decompressed."""
+    column = pq.ParquetFile(path).metadata.row_group(group).column(0)
+    data = bytearray(path.read_bytes())
+    middle = column.data_page_offset + column.total_compressed_size // 2
+    data[middle:middle + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("limit", [16 * MIB, 0, 20_000])
+def test_damaged_row_group_among_small_ones(tmp_path, data_dir, limit):
+    """Ten row groups of 8 rows, read in one pass: a damaged page in the sixth costs its 8 rows,
+    one quarantine entry each, whatever batch it fell in; the groups around it are read whole."""
+    path = tmp_path / "groups.parquet"
+    rows = _real_rows(data_dir, 80)
+    rows = [{**r, "text": r["text"][:2000]} for r in rows]
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=8, use_dictionary=False)
+    _damage_page(path, 5)
+    items = read(path, "parquet", max_doc_bytes=limit)
+    assert [(type(i).__name__, offset_of(i)) for i in items] == [
+        ("Quarantined" if 40 <= row < 48 else "dict", row) for row in range(80)]
+    assert [d["text"] for d in items if isinstance(d, dict)] == [r["text"] for r in rows[:40] + rows[48:]]
+    assert all("rows 40 to 47, the rest of row group 5" in i.message for i in items[40:48])
+
+
+def test_lost_rows_past_the_cap_share_one_entry(tmp_path, data_dir, monkeypatch):
+    """A damaged footer can claim any number of rows: past _MAX_LOST_ROWS lost rows in a file, one
+    entry stands for the rest of a row group."""
+    from pipelines.sources import tabular
+
+    monkeypatch.setattr(tabular, "_MAX_LOST_ROWS", 5)
+    path = tmp_path / "groups.parquet"
+    pq.write_table(pa.Table.from_pylist(_real_rows(data_dir, 16)), path, row_group_size=8, use_dictionary=False)
+    _damage_page(path, 0)
+    items = read(path, "parquet")
+    assert [(type(i).__name__, offset_of(i)) for i in items] == [("Quarantined", row) for row in range(6)] + [
+        ("dict", row) for row in range(8, 16)]
+    assert "this entry stands for rows 5 to 7" in items[5].message
+
+
+def test_parquet_row_group_size_changes_nothing(tmp_path, data_dir):
+    """Row groups of any size, read in runs or one by one, with or without dictionaries, give the
+    same documents and rejects at the same rows."""
+    rows = [{**r, "text": r["text"][:15_000]} for r in _real_rows(data_dir, 120)]
+    rows[7]["text"] = "x" * 30_000  # over the smaller limit
+    table = pa.Table.from_pylist(rows)
+
+    def outline(items):
+        return [(type(i).__name__, offset_of(i), i.reason if isinstance(i, Rejected) else
+                 i.error if isinstance(i, Quarantined) else i["id"] + i["text"]) for i in items]
+
+    for limit in (16 * MIB, 20_000, 0):
+        expected = None
+        for size in (120, 37, 3, 1):
+            for dictionary in (True, False):
+                path = tmp_path / "groups.parquet"  # one name: ids follow it
+                pq.write_table(table, path, row_group_size=size, use_dictionary=dictionary)
+                got = outline(read(path, "parquet", max_doc_bytes=limit))
+                expected = expected or got
+                assert got == expected, (limit, size, dictionary)
+        assert [kind for kind, _, _ in expected] == ["dict"] * 7 + ["Rejected" if limit == 20_000 else "dict"] + \
+            ["dict"] * 112
 
 
 def test_parquet_file_that_is_not_parquet(tmp_path):

@@ -46,13 +46,17 @@ def record_to_document(record: dict, offset: int, ctx: FileContext):
         found = f"{field!r} is {type(text).__name__}" if field else f"none of {list(names)} present"
         return ctx.quarantine(offset, "NoTextField", f"record has no text field: {found}",
                               sample=json.dumps(record, default=str)[:SAMPLE_BYTES].encode())
+    metadata = {k: v for k, v in record.items() if k != field}
+    return ctx.document(offset, text=text, metadata=metadata or None, **_described(record))
+
+
+def _described(record: dict) -> dict:
+    """url, title and date (as strings, or None) from the record or its `metadata` object."""
     nested = record.get("metadata")
     holders = (record, nested) if isinstance(nested, dict) else (record,)
     url, title, date = _pick(holders, _URL_FIELDS), _pick(holders, _TITLE_FIELDS), _pick(holders, _DATE_FIELDS)
-    metadata = {k: v for k, v in record.items() if k != field}
-    return ctx.document(offset, text=text, url=str(url) if url is not None else None,
-                        title=str(title) if title is not None else None,
-                        date=str(date) if date is not None else None, metadata=metadata or None)
+    return dict(url=str(url) if url is not None else None, title=str(title) if title is not None else None,
+                date=str(date) if date is not None else None)
 
 
 def _loads(line: bytes):
@@ -117,14 +121,25 @@ _DICTIONARY_ENCODINGS = frozenset({"PLAIN_DICTIONARY", "RLE_DICTIONARY"})
 # before a one-row row group is judged too large from its metadata.
 _ROW_SLACK = 1 << 16
 _SMALL_FIELD = 4096  # fields this small are kept on a too_large reject (url, title, date)
-_MAX_DICTIONARY = 4  # times max_doc_bytes: a bigger dictionary page is not decoded
+# A dictionary page larger than both of these is not decoded. Writers cut dictionary pages near
+# 1 MB (pyarrow's dictionary_pagesize_limit) but pass it by a few MB, whatever max_doc_bytes is.
+_MAX_DICTIONARY = 4  # times max_doc_bytes
+_MAX_DICTIONARY_BYTES = 64 << 20
+# Lost rows get a quarantine entry each, up to this many in a file; past it, one entry stands for
+# the rest of a row group (a damaged footer can claim any number of rows).
+_MAX_LOST_ROWS = 1 << 20
+# Small row groups are read with batches down to 1/_RUN_SPREAD of what their dictionary pages
+# would allow, and consecutive ones in one pass unless one could take batches _RUN_SPREAD times
+# larger than the first one's (see _small_group_batch, _run).
+_RUN_SPREAD = 4
 # Parquet codec names -> pyarrow's (the old Hadoop-framed LZ4 is left to pyarrow alone).
 _CODECS = {"SNAPPY": "snappy", "GZIP": "gzip", "ZSTD": "zstd", "BROTLI": "brotli", "LZ4_RAW": "lz4_raw"}
+_READ_ERRORS = (pa.ArrowException, OSError, ValueError)
 
 
 def read_parquet(raw, ctx: FileContext):
-    """Rows in file order, the row number as offset; read row group by row group in batches sized
-    from the file's metadata so that a batch decodes to about `max_doc_bytes` at most.
+    """Rows in file order, the row number as offset; read in batches sized from the file's
+    metadata so that a batch decodes to about `max_doc_bytes` at most.
 
     What a value decodes to is bounded before it is read: a plain value by the row group's average
     row (its bytes are in the file), a dictionary-encoded one by the longest entry of its dictionary
@@ -136,12 +151,21 @@ def read_parquet(raw, ctx: FileContext):
     without being read. The bound that remains: pyarrow cannot skip a value inside a row group, so
     a value larger than max_doc_bytes in a row group of several rows is decompressed while it is
     measured, costing a few times its size (its page, its value) for that moment; a dictionary page
-    is decoded whole, so a row group whose dictionary page is over _MAX_DICTIONARY times
-    max_doc_bytes is not read but quarantined (writers keep dictionary pages near 1 MB).
+    is decoded whole, so a row group with a dictionary page over both _MAX_DICTIONARY x
+    max_doc_bytes and _MAX_DICTIONARY_BYTES is not read.
 
-    A row group that cannot be read is quarantined with the first row lost and the error, and
-    reading goes on with the next row group; the rows of a failing group before the failing batch
-    are kept.
+    Small row groups (files written a few rows at a time) cost what their rows cost: a row group
+    whose column chunks add up to at most max_doc_bytes needs no dictionary page read (a value
+    decodes to no more than its column chunk holds, a dictionary entry included), and consecutive
+    ones are read in one pass, batches spanning them, so that the fixed costs (starting a read,
+    measuring a batch) are paid per batch, not per row group.
+
+    Rows that cannot be read (a damaged page, a dictionary page too large to decode) cost only
+    their row group from the first one lost: each lost row is quarantined with its row number as
+    offset, so that the file's records still add up to its documents, rejects and quarantine
+    entries, and reading goes on with the next row group (past _MAX_LOST_ROWS lost rows in a file,
+    one entry stands for the rest of a row group). Row group metadata that cannot be read stops the
+    file with one entry: the rows after it cannot be numbered.
     """
     limit = ctx.max_doc_bytes
     try:
@@ -150,52 +174,171 @@ def read_parquet(raw, ctx: FileContext):
         if keep_encoded:
             parquet = pq.ParquetFile(raw, metadata=parquet.metadata, pre_buffer=False, buffer_size=_CHUNK,
                                      read_dictionary=keep_encoded)
-    except (pa.ArrowException, OSError, ValueError) as exc:  # no footer, a damaged one (names not UTF-8), not Parquet
+    except _READ_ERRORS as exc:  # no footer, a damaged one (names not UTF-8), not Parquet
         yield ctx.quarantine(0, exc, f"{type(exc).__name__}: {exc} (no row could be read)")
         return
-    meta = parquet.metadata
-    row = 0
-    for index in range(meta.num_row_groups):
+    meta, lost = parquet.metadata, _LostRows(ctx)
+    row, index, ahead = 0, 0, None  # ahead: the metadata of group `index`, read by _run already
+    while index < meta.num_row_groups:
         try:
-            group = meta.row_group(index)
-            rows, stored = group.num_rows, sum(group.column(j).total_uncompressed_size
-                                               for j in range(group.num_columns))
-            if rows < 0:
-                raise ValueError(f"{rows} rows")
-        except (pa.ArrowException, OSError, ValueError) as exc:
+            group, rows, stored, batch_rows = ahead or _group(meta, index, keep_encoded, limit)
+        except _READ_ERRORS as exc:
             yield ctx.quarantine(row, exc, f"row group {index}: {type(exc).__name__}: {exc} (metadata; reading "
                                            f"stopped here)")
             return  # without its row count, the offsets of the rows after it are unknown
-        last = row + rows - 1
+        ahead = None
         if rows == 1 and limit and stored > limit + _ROW_SLACK:
-            doc = ctx.document(row, text="", **_reject_fields(_small_columns(parquet, index, group)))
+            doc = ctx.document(row, text="", **_described(_small_columns(parquet, index, group)))
             yield ctx.reject(doc, "too_large", f"row of {stored} bytes (Parquet metadata, not read) > "
                                                f"max_doc_bytes={limit}")
-            row += 1
-            continue
+            run = [(index, rows, batch_rows)]
+        elif batch_rows is None:
+            yield from _read_large_group(parquet, raw, index, group, row, keep_encoded, ctx, lost)
+            run = [(index, rows, batch_rows)]
+        else:
+            run, ahead = _run(meta, index, rows, batch_rows, keep_encoded, limit)
+            yield from _read_run(parquet, run, row, batch_rows, ctx, lost)
+        row += sum(n for _, n, _ in run)
+        index = run[-1][0] + 1
+
+
+def _group(meta, index: int, keep_encoded: list[str], limit: int) -> tuple:
+    """(row group metadata, rows, stored bytes, batch rows for a small group or None); raises
+    ArrowException, OSError or ValueError for metadata that cannot be read."""
+    group = meta.row_group(index)
+    rows, stored = group.num_rows, 0
+    for j in range(group.num_columns):
+        stored += group.column(j).total_uncompressed_size
+    if rows < 0:
+        raise ValueError(f"{rows} rows")
+    return group, rows, stored, _small_group_batch(group, rows, stored, keep_encoded, limit)
+
+
+def _small_group_batch(group, rows: int, stored: int, keep_encoded: list[str], limit: int) -> int | None:
+    """Rows per batch for a row group whose rows are bounded by its metadata alone, or None for one
+    whose dictionary pages are to be measured: its column chunks add up to more than `limit`, or
+    bounding each dictionary-encoded value by its column chunk would cut its batches to less than
+    1/_RUN_SPREAD of its rows (and of _BATCH_ROWS). A value of a flat column decodes to no more
+    than its column chunk holds (a dictionary entry is in it), so a row to no more than the group's
+    column chunks together: where that bound lets a batch hold the whole group, the columns'
+    encodings are not looked at. (Lists are bounded by their average, as in _batch_rows.)"""
+    if not limit:
+        return _BATCH_ROWS
+    if stored > limit:
+        return None
+    if stored * min(rows, _BATCH_ROWS) <= limit:
+        return int(min(_BATCH_ROWS, limit // max(stored, 1)))
+    longest = {}
+    for j in range(group.num_columns):
+        column = group.column(j)
+        if not _DICTIONARY_ENCODINGS.isdisjoint(column.encodings):
+            longest[j] = column.total_uncompressed_size
+    batch_rows = _batch_rows(group, longest, keep_encoded, limit)
+    return batch_rows if _RUN_SPREAD * batch_rows >= min(rows, _BATCH_ROWS) else None
+
+
+def _run(meta, index: int, rows: int, batch_rows: int, keep_encoded: list[str], limit: int):
+    """([(index, rows, batch rows)] of the small row groups from `index` on that are read in one
+    pass with `index`'s batch rows, the metadata of the group after them or None). A group joins if
+    batches of that size suit it: its own are no smaller, and it fits one or its own are less than
+    _RUN_SPREAD times larger. Batches span row groups."""
+    run = [(index, rows, batch_rows)]
+    for j in range(index + 1, meta.num_row_groups):
         try:
-            largest, longest = _dictionaries(raw, group, limit)
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            yield ctx.quarantine(row, exc, f"{type(exc).__name__}: {exc} (a dictionary page of row group "
-                                           f"{index}; rows {row} to {last} not read)")
-            row += rows
-            continue
-        if limit and largest > _MAX_DICTIONARY * limit:
-            yield ctx.quarantine(row, "DictionaryTooLarge",
-                                 f"row group {index} has a dictionary page of {largest} bytes (more than "
-                                 f"{_MAX_DICTIONARY} x max_doc_bytes={limit}): rows {row} to {last} not read")
-            row += rows
-            continue
-        done = 0
-        try:
-            for batch in parquet.iter_batches(batch_size=_batch_rows(group, longest, keep_encoded, limit),
-                                              row_groups=[index], use_threads=False):
-                yield from _batch_rows_out(batch, row + done, ctx, limit)
-                done += batch.num_rows
-        except (pa.ArrowException, OSError, ValueError) as exc:  # a damaged page, a bad encoding, a cut file
-            yield ctx.quarantine(row + done, exc, f"{type(exc).__name__}: {exc} (rows {row + done} to "
-                                                  f"{last}, the rest of row group {index}, are lost)")
-        row += rows
+            info = _group(meta, j, keep_encoded, limit)
+        except _READ_ERRORS:
+            return run, None  # the caller meets the error again
+        _, rows, stored, own = info
+        if (own is None or own < batch_rows or (rows > batch_rows and own > _RUN_SPREAD * batch_rows)
+                or (rows == 1 and limit and stored > limit + _ROW_SLACK)):
+            return run, info
+        run.append((j, rows, own))
+    return run, None
+
+
+def _read_run(parquet, run: list[tuple], first_row: int, batch_rows: int, ctx: FileContext, lost: "_LostRows"):
+    """The rows of consecutive small row groups (see _run), from `first_row`. If a batch fails, the
+    row groups holding its rows (it may have begun in a sound one) are read again one by one, each
+    losing its rows from a failing one on, and the groups after them are read as before."""
+    k = 0  # run[k:] is still to read
+    while k < len(run):
+        done, exc = yield from _read_rows(parquet, [i for i, _, _ in run[k:]], first_row, batch_rows, ctx)
+        if exc is None:
+            return
+        failed, end = first_row + done, first_row + done + batch_rows  # the failing batch's rows
+        while k < len(run) and first_row < end:
+            index, rows, own = run[k]
+            k += 1
+            if first_row + rows > failed:  # else read whole before the failing batch
+                skip = max(failed - first_row, 0)
+                done, exc = yield from _read_rows(parquet, [index], first_row, own, ctx, skip=skip)
+                if exc is not None:
+                    start, last = first_row + done, first_row + rows - 1
+                    yield from lost.rows(start, last, exc, f"{type(exc).__name__}: {exc} (rows {start} to {last}, "
+                                                           f"the rest of row group {index}, are lost)")
+            first_row += rows
+
+
+def _read_large_group(parquet, raw, index: int, group, row: int, keep_encoded: list[str], ctx: FileContext,
+                      lost: "_LostRows"):
+    """The rows of a row group whose dictionary pages are measured first, from row `row`."""
+    limit, last = ctx.max_doc_bytes, row + group.num_rows - 1
+    try:
+        largest, longest = _dictionaries(raw, group, limit)
+    except _READ_ERRORS as exc:
+        yield from lost.rows(row, last, exc, f"{type(exc).__name__}: {exc} (a dictionary page of row group "
+                                             f"{index}; rows {row} to {last} not read)")
+        return
+    if limit and largest > _dictionary_limit(limit):
+        yield from lost.rows(row, last, "DictionaryTooLarge",
+                             f"row group {index} has a dictionary page of {largest} bytes (more than "
+                             f"{_MAX_DICTIONARY} x max_doc_bytes={limit} and {_MAX_DICTIONARY_BYTES}): rows {row} "
+                             f"to {last} not read")
+        return
+    done, exc = yield from _read_rows(parquet, [index], row, _batch_rows(group, longest, keep_encoded, limit), ctx)
+    if exc is not None:
+        yield from lost.rows(row + done, last, exc, f"{type(exc).__name__}: {exc} (rows {row + done} to {last}, "
+                                                    f"the rest of row group {index}, are lost)")
+
+
+def _read_rows(parquet, indices: list[int], first_row: int, batch_rows: int, ctx: FileContext, skip: int = 0):
+    """Documents, rejects and quarantine entries for the rows of consecutive row groups `indices`
+    (the first at row `first_row`), those before first_row + skip left out. Returns (rows read,
+    the skipped ones included; the error that stopped the reading, or None)."""
+    limit, done = ctx.max_doc_bytes, 0
+    try:
+        for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=indices, use_threads=False):
+            if done < skip:
+                if done + batch.num_rows <= skip:
+                    done += batch.num_rows
+                    continue
+                batch, done = batch.slice(skip - done), skip
+            yield from _batch_rows_out(batch, first_row + done, ctx, limit)
+            done += batch.num_rows
+    except _READ_ERRORS as exc:  # a damaged page, a bad encoding, a cut file
+        return max(done, skip), exc
+    return done, None
+
+
+class _LostRows:
+    """Quarantine entries for rows that could not be read: one per row, up to _MAX_LOST_ROWS in a file."""
+
+    def __init__(self, ctx: FileContext):
+        self.ctx, self.listed = ctx, 0
+
+    def rows(self, first: int, last: int, error: BaseException | str, message: str):
+        for row in range(first, last + 1):
+            if self.listed >= _MAX_LOST_ROWS:
+                yield self.ctx.quarantine(row, error, f"{message}; this entry stands for rows {row} to {last} (more "
+                                                      f"than {_MAX_LOST_ROWS} rows of this file lost)")
+                return
+            self.listed += 1
+            yield self.ctx.quarantine(row, error, message)
+
+
+def _dictionary_limit(limit: int) -> int:
+    """The largest dictionary page decoded when reading with max_doc_bytes `limit`."""
+    return max(_MAX_DICTIONARY * limit, _MAX_DICTIONARY_BYTES)
 
 
 def _dictionary_columns(parquet) -> list[str]:
@@ -223,7 +366,7 @@ def _dictionaries(raw, group, limit: int) -> tuple[int, dict[int, int]]:
         stored = column.total_uncompressed_size
         if not _DICTIONARY_ENCODINGS & set(column.encodings) or stored <= limit // _BATCH_ROWS:
             continue
-        page = _dictionary_page(raw, column, _MAX_DICTIONARY * limit)
+        page = _dictionary_page(raw, column, _dictionary_limit(limit))
         if page is None:  # not found or not measurable: the whole chunk bounds it
             largest, longest[j] = max(largest, stored), stored
             continue
@@ -384,15 +527,6 @@ def _value_sizes(array: pa.Array) -> np.ndarray:
         return np.full(n, array.nbytes // max(n, 1), np.int64)
 
 
-def _reject_fields(record: dict) -> dict:
-    """url, title and date for the document of a rejected row, from its small fields."""
-    nested = record.get("metadata")
-    holders = (record, nested) if isinstance(nested, dict) else (record,)
-    url, title, date = _pick(holders, _URL_FIELDS), _pick(holders, _TITLE_FIELDS), _pick(holders, _DATE_FIELDS)
-    return dict(url=str(url) if url is not None else None, title=str(title) if title is not None else None,
-                date=str(date) if date is not None else None)
-
-
 def _small_columns(parquet, index: int, group) -> dict:
     """The top-level columns of a row group of one row whose stored bytes are few, as a record."""
     size: dict[str, int] = {}
@@ -428,7 +562,7 @@ def _batch_rows_out(batch, first_row: int, ctx: FileContext, limit: int):
                 record = batch.select(small).slice(i, 1).to_pylist()[0] if small else {}
             except (pa.ArrowException, ValueError, OverflowError):
                 record = {}
-            yield ctx.reject(ctx.document(first_row + i, text="", **_reject_fields(record)), "too_large",
+            yield ctx.reject(ctx.document(first_row + i, text="", **_described(record)), "too_large",
                              f"row of {int(sizes[i])} bytes > max_doc_bytes={limit}")
         start = i + 1
 
