@@ -39,8 +39,8 @@ from filters.pii import PiiRedactor
 from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, RedactPii, apply_stage
 from pipelines.transforms.write import WriteShards, by_id, no_partition
 from schemas import DOCUMENT_SCHEMA, INDEX_SCHEMA, QUARANTINE_SCHEMA, REJECT_SCHEMA, SCHEMA_VERSION
-from schemas.errors import OneLineParser, cli_main
-from schemas.run_manifest import verify_run
+from schemas.errors import IncompleteRun, OneLineParser, UsageError, cli_main
+from schemas.run_manifest import ALL_KINDS, verify_run
 
 
 def _lang_partition(row):
@@ -79,8 +79,11 @@ def _one_local_worker(options: PipelineOptions) -> bool:
             and direct.direct_num_workers in (None, 1) and direct.direct_running_mode in (None, "in_memory"))
 
 
-def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by_source=None) -> None:
-    """The curation graph on `pipeline`; all outputs are files under config.output."""
+def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by_source=None,
+          index: list[str] = ()) -> None:
+    """The curation graph on `pipeline`; all outputs are files under config.output. `index`: the files
+    of the dedup index's parts to dedup against, as index_files found them before the output was
+    prepared."""
     reshuffle = config.reshuffle
     if reshuffle is None:
         # Spreading records only pays where there is more than one worker to spread them to.
@@ -104,12 +107,11 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
         docs = docs | "NoDedup" >> beam.Map(_own_cluster)
     if config.dedup == "minhash":
         params = dedup_params(config)
-        index = index_files(config.dedup_index, params, _index_run(config)) if config.dedup_index else None
         exact_kept = docs
         docs, rejected, index_rows = docs | "NearDedup" >> NearDedup(
             MinHasher(config.dedup_num_perm, config.dedup_ngram), params["bands"], params["rows"],
             config.dedup_verify, params["verify_threshold"], config.dedup_components, config.dedup_rounds,
-            config.dedup_fanout, index_files=index, write_index=bool(config.dedup_index))
+            config.dedup_fanout, index_files=list(index), write_index=bool(config.dedup_index))
         all_rejects.append(rejected)
         exact_rejected = ((exact_rejected, exact_kept, rejected)
                           | "RepointDuplicates" >> RepointDuplicates(config.dedup_fanout))
@@ -148,38 +150,80 @@ def _index_run(config: CurateConfig) -> str:
     return "run=" + hashlib.sha256(config.output.encode()).hexdigest()[:12]
 
 
-def index_files(index_dir: str, params: dict, this_run: str) -> list[str]:
-    """The parts of an existing index, except this run's own (a rerun replaces them), after checking
-    that the index was built with the same MinHash settings and that each part is whole (its
-    manifest.json, written last by publish_index, with every file's size and sha256); a new index gets
-    its settings written."""
-    settings = {k: params[k] for k in _INDEX_PARAMS}
+def _inside(path: str, folder: str) -> bool:
+    """`path` is `folder` or lies under it (local paths resolved, links too; URIs by prefix)."""
+    if "://" not in path and "://" not in folder:
+        path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path.rstrip("/") == folder.rstrip("/") or path.startswith(folder.rstrip("/") + "/")
+
+
+_PART_UNFINISHED = (
+    "a part copied into the index before parts had a manifest, or one whose copying did not finish. "
+    "Seal it from the run that added it (the folder is run=<first 12 hex digits of the sha256 of that "
+    "run's absolute output path>): `python -m pipelines.curate --output RUN --seal-index-part` checks the "
+    "part's files against RUN's manifest.json and writes the part's; or rerun RUN with --overwrite; or "
+    "delete the folder (its documents are then no longer deduplicated against)")
+
+
+def _index_parts(index_dir: str) -> list[str]:
+    pattern = FileSystems.join(index_dir, "parts", "*", "*")
+    return sorted({m.path.rsplit("/", 1)[0] for m in FileSystems.match([pattern])[0].metadata_list})
+
+
+def _read_params(index_dir: str) -> dict | None:
     path = FileSystems.join(index_dir, "params.json")
     if not FileSystems.exists(path):
-        outputs.write_json(index_dir, "params.json", settings)
-        return []
+        return None
     with FileSystems.open(path) as fh:
-        saved = json.loads(fh.read())
+        try:
+            return json.loads(fh.read())
+        except ValueError as exc:
+            raise ConfigError(f"{path} is not JSON ({exc}): the index's settings are unknown") from None
+
+
+def index_files(config: CurateConfig, params: dict) -> list[str]:
+    """The files of the dedup index's parts this run dedups against: every part but its own (a rerun
+    replaces that one). Called before the output folder is touched, it reads and writes nothing else:
+    the index must not lie in the output folder, must be built with the same MinHash settings
+    (params.json), and each part must be whole: its manifest.json (written last by publish_index)
+    lists every file, with its size and sha256, and nothing else lies beside them. Else ConfigError or
+    IncompleteRun, naming the index or the part. A new index (no params.json yet) gives no files;
+    publish_index writes its settings once the run has succeeded."""
+    index_dir, output = config.dedup_index, config.output
+    if _inside(index_dir, output):
+        raise ConfigError(f"--dedup-index {index_dir} lies inside the output {output}: --overwrite would "
+                          f"delete it, and it would mix with the run's own index/ shards; keep it apart")
+    parts = [p for p in _index_parts(index_dir) if p != FileSystems.join(index_dir, "parts", _index_run(config))]
+    saved = _read_params(index_dir)
+    if saved is None:
+        if parts:
+            raise ConfigError(f"{index_dir} has parts but no params.json: the MinHash settings they were built "
+                              f"with are unknown")
+        return []
+    settings = {k: params[k] for k in _INDEX_PARAMS}
     if saved != settings:
         raise ConfigError(f"{index_dir} was built with other MinHash settings: {saved} != {settings}")
-    pattern = FileSystems.join(index_dir, "parts", "*", "*")
-    parts = sorted({m.path.rsplit("/", 1)[0] for m in FileSystems.match([pattern])[0].metadata_list} - {
-        FileSystems.join(index_dir, "parts", this_run)})
     files = []
-    for part in parts:
-        manifest = verify_run(part, folders=("",), unfinished=_PART_UNFINISHED)
+    for part in parts:  # NearDedup reads every file of every part: each is hashed
+        manifest = verify_run(part, folders=("",), unfinished=_PART_UNFINISHED, hash_kinds=ALL_KINDS)
         files += [FileSystems.join(part, f["path"]) for f in manifest["files"]]
     return sorted(files)
 
 
-_PART_UNFINISHED = ("its copying into the index did not finish: rerun the run that wrote it with --overwrite, "
-                    "or delete that folder")
+def _part_entries(files: list[dict]) -> list[dict]:
+    """An index part's manifest entries: the run's index shards (`files`: its manifest entries), by name."""
+    return [{"path": f["path"].rsplit("/", 1)[1], **{k: f[k] for k in ("rows", "bytes", "sha256")}}
+            for f in files if f["kind"] == "dedup_index"]
 
 
 def publish_index(config: CurateConfig, files: list[dict]) -> list[str]:
     """Copy the run's index parts (`files`: the run's manifest entries) into the index, replacing this
-    run's earlier ones. The part's manifest.json goes first and comes back last, listing each file's
-    size and sha256, so a reader (index_files) never takes a part whose copying did not finish."""
+    run's earlier ones; a new index gets its settings (params.json) first. The part's manifest.json
+    goes first and comes back last, listing each file's size and sha256, so a reader (index_files)
+    never takes a part whose copying did not finish."""
+    if _read_params(config.dedup_index) is None:
+        params = dedup_params(config)
+        outputs.write_json(config.dedup_index, "params.json", {k: params[k] for k in _INDEX_PARAMS})
     target = FileSystems.join(config.dedup_index, "parts", _index_run(config))
     manifest = FileSystems.join(target, "manifest.json")
     if FileSystems.exists(manifest):
@@ -187,8 +231,7 @@ def publish_index(config: CurateConfig, files: list[dict]) -> list[str]:
     old = FileSystems.match([FileSystems.join(target, "part-*.parquet")])[0].metadata_list
     if old:
         FileSystems.delete([m.path for m in old])
-    entries = [{"path": f["path"].rsplit("/", 1)[1], **{k: f[k] for k in ("rows", "bytes", "sha256")}}
-               for f in files if f["kind"] == "dedup_index"]
+    entries = _part_entries(files)
     sources = [FileSystems.join(config.output, f["path"]) for f in files if f["kind"] == "dedup_index"]
     destinations = [FileSystems.join(target, entry["path"]) for entry in entries]
     if sources:
@@ -197,6 +240,39 @@ def publish_index(config: CurateConfig, files: list[dict]) -> list[str]:
         FileSystems.copy(sources, destinations)
         outputs.write_json(target, "manifest.json", {"complete": True, "run": config.output, "files": entries})
     return destinations
+
+
+def seal_index_part(run: str, index_dir: str | None = None) -> str:
+    """Write the manifest.json of the dedup-index part that the finished run at `run` added (in
+    `index_dir`, else the index its manifest names), once the part's files are checked against the
+    run's manifest: every index shard it lists, with its size and sha256, and no other. For parts
+    copied before parts had a manifest, which index_files refuses. Returns the part's folder; one
+    already sealed is checked, not written again."""
+    run = absolute(run)
+    manifest = verify_run(run, hash_kinds=())  # the part's files are hashed against it below
+    added = (manifest.get("dedup_index") or {}).get("added") or []
+    folders = {path.rsplit("/", 1)[0] for path in added}
+    if len(folders) != 1:
+        raise UsageError(f"{run} added {'no part' if not folders else 'several parts'} to a dedup index "
+                         f"(its manifest.json lists {len(added)} files added): nothing to seal")
+    part = folders.pop()
+    if index_dir:
+        part = FileSystems.join(index_dir, "parts", part.rsplit("/", 1)[1])
+    if not FileSystems.match([FileSystems.join(part, "part-*.parquet")])[0].metadata_list:
+        raise UsageError(f"{part} holds none of the index files {run} added: nothing to seal")
+    if not FileSystems.exists(FileSystems.join(part, "manifest.json")):
+        written_by = manifest.get("config", {}).get("output", run)
+        outputs.write_json(part, "manifest.json", {"complete": True, "run": written_by,
+                                                   "files": _part_entries(manifest["files"]), "sealed": True})
+        try:
+            verify_run(part, folders=("",), hash_kinds=ALL_KINDS)
+        except IncompleteRun as exc:
+            FileSystems.delete([FileSystems.join(part, "manifest.json")])
+            raise IncompleteRun(f"{exc}; its files are not those {run} added: rerun {run} with --overwrite, "
+                                f"or delete {part}") from None
+    else:
+        verify_run(part, folders=("",), hash_kinds=ALL_KINDS)
+    return part
 
 
 def dedup_params(config: CurateConfig) -> dict:
@@ -257,19 +333,6 @@ def _check_language_model(path: str, languages: tuple[str, ...]) -> None:
             raise ConfigError(str(exc).replace(local, path)) from None
 
 
-def _check_index(index_dir: str | None, params: dict) -> None:
-    """A dedup index built with other MinHash settings is refused before the run starts (index_files
-    checks it again when the graph is built)."""
-    path = FileSystems.join(index_dir, "params.json") if index_dir else None
-    if not path or not FileSystems.exists(path):
-        return
-    with FileSystems.open(path) as fh:
-        saved = json.loads(fh.read())
-    settings = {k: params[k] for k in _INDEX_PARAMS}
-    if saved != settings:
-        raise ConfigError(f"{index_dir} was built with other MinHash settings: {saved} != {settings}")
-
-
 def _check_sources(config: CurateConfig) -> list[dict]:
     """Every glob must match at least one file."""
     matched = []
@@ -306,14 +369,13 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
     source_presets = {s.name: load_preset(s.filters) for s in config.sources if s.filters}
     lid_model = config.lid_model or default_model_path()
     _check_language_model(lid_model, config.languages)
-    if config.dedup == "minhash":
-        _check_index(config.dedup_index, dedup_params(config))
     matched = _check_sources(config)
+    index = index_files(config, dedup_params(config)) if config.dedup == "minhash" and config.dedup_index else []
     outputs.prepare_output(config.output, config.overwrite, [spec.glob for spec in config.sources])
 
     started = time.time()
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, config, chain, {name: c for name, (_, c) in source_presets.items()})
+    build(pipeline, config, chain, {name: c for name, (_, c) in source_presets.items()}, index)
     result = pipeline.run()
     result.wait_until_finish()
     finished = time.time()
@@ -398,6 +460,10 @@ def parse_args(argv: list[str] | None):
                         help="do not spread records across workers (default: spread unless one local worker)")
     parser.add_argument("--allow-empty", action="store_true", help="a stage that keeps nothing is not an error")
     parser.add_argument("--no-pii", action="store_true", help="keep e-mail addresses, IPs and phone numbers")
+    parser.add_argument("--seal-index-part", action="store_true",
+                        help="run nothing: write the manifest.json of the dedup-index part that the finished run "
+                             "in --output added (in --dedup-index DIR if given), after checking its files against "
+                             "the run's manifest; for parts copied before parts had one")
     return parser.parse_known_args(argv)
 
 
@@ -406,6 +472,11 @@ def main(argv: list[str] | None = None) -> int:
     """Mistakes in the command line or the recipe (schemas.errors.UsageError) are one line on stderr and
     exit code 2, found before any output folder is created or cleared; a run that fails its checks
     exits 1."""
+    args, _ = parse_args(argv)
+    if args.seal_index_part:
+        part = seal_index_part(args.output, absolute(args.dedup_index) if args.dedup_index else None)
+        print(f"{part}: sealed (manifest.json lists the files {args.output} added)")
+        return 0
     result = run(argv)
     print(accounting.funnel_text(result.stats))
     if result.problems:

@@ -2,10 +2,11 @@
 
 A run writes its shards, then `manifest.json` last, listing every file with its size and sha256. A
 reader calls `verify_run` first: a run without the manifest was killed (or is not a run at all), and a
-file that is missing, of another size or another sha256 than listed was changed, truncated or torn
-since. Either is refused with `IncompleteRun`, whose message names the run and the file. A Parquet file
-in the run's data folders that the manifest does not list is refused too: readers that glob
-`documents/*/*.parquet` would otherwise mix it in.
+file that is missing or of another size than listed was changed, truncated or torn since; a file the
+reader reads must also have the sha256 listed (`hash_kinds`: hashing is the costly part, so a reader
+hashes the kinds of file it reads and no others). Either is refused with `IncompleteRun`, whose
+message names the run and the file. A Parquet file in the run's data folders that the manifest does
+not list is refused too: readers that glob `documents/*/*.parquet` would otherwise mix it in.
 
 pyarrow.fs only (a local path, or a URI pyarrow or fsspec opens), so the trainer can use it without Beam.
 """
@@ -39,18 +40,28 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
         return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
 
 
-def sha256_file(fs: pafs.FileSystem, path: str) -> str:
+def sha256_stream(stream) -> str:
+    """The sha256 of what is left in a binary file object, read a MiB at a time: the one file hash of
+    the project (sha256_file here, pipelines.outputs.sha256_of for Beam's filesystems, trainer.tokenizer's
+    fingerprint)."""
     digest = hashlib.sha256()
-    with fs.open_input_stream(path) as stream:
-        for chunk in iter(lambda: stream.read(CHUNK), b""):
-            digest.update(chunk)
+    for chunk in iter(lambda: stream.read(CHUNK), b""):
+        digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_file(path: str, fs: pafs.FileSystem | None = None) -> str:
+    """The sha256 of the file at `path` in `fs`; without `fs`, `path` is a local path or a URI."""
+    if fs is None:
+        fs, path = filesystem(path)
+    with fs.open_input_stream(path) as stream:
+        return sha256_stream(stream)
 
 
 def file_entry(fs: pafs.FileSystem, root: str, relative: str) -> dict:
     """{"path", "bytes", "sha256"} of one file, as a manifest lists it."""
     path = f"{root}/{relative}"
-    return {"path": relative, "bytes": fs.get_file_info(path).size, "sha256": sha256_file(fs, path)}
+    return {"path": relative, "bytes": fs.get_file_info(path).size, "sha256": sha256_file(path, fs)}
 
 
 def _safe(relative) -> bool:
@@ -84,12 +95,19 @@ def read_manifest(uri: str, fs: pafs.FileSystem | None = None, root: str | None 
     return manifest
 
 
+ALL_KINDS = None  # hash_kinds: hash every listed file
+
+
 def verify_run(uri: str, fs: pafs.FileSystem | None = None, root: str | None = None, folders=RUN_FOLDERS,
-               unfinished: str = UNFINISHED) -> dict:
+               unfinished: str = UNFINISHED, hash_kinds=("documents",)) -> dict:
     """The manifest of the finished run at `uri` (a local path or URI; or give its `fs` and the `root`
-    path in it, `uri` then only names the run in messages), after checking that every file it lists is there with its size and sha256, and that no other
-    Parquet file lies in `folders` ("" is the run's own folder, not its sub-folders). Raises
-    IncompleteRun, naming the run and the first file that is wrong, else returns the manifest."""
+    path in it, `uri` then only names the run in messages), after checking that every file it lists
+    is there with its size, that no other Parquet file lies in `folders` ("" is the run's own folder,
+    not its sub-folders), and that the files of `hash_kinds` (their manifest `kind`: the kinds the
+    caller reads; the default, documents, is what the tokenizer, tokenize and the trainer read) have
+    their sha256. `hash_kinds=ALL_KINDS` hashes every file (those without a kind too), `()` none: sizes
+    only. Raises IncompleteRun, naming the run and the first file that is wrong, else returns the
+    manifest."""
     if fs is None:
         fs, root = filesystem(uri)
     elif root is None:
@@ -114,7 +132,9 @@ def verify_run(uri: str, fs: pafs.FileSystem | None = None, root: str | None = N
         problems.append(f"{relative} is not in {MANIFEST} (a file from another run?)")
     if not problems:
         for relative, entry in listed.items():
-            if sha256_file(fs, f"{root}/{relative}") != entry["sha256"]:
+            if hash_kinds is not ALL_KINDS and entry.get("kind") not in hash_kinds:
+                continue
+            if sha256_file(f"{root}/{relative}", fs) != entry["sha256"]:
                 problems.append(f"{relative} does not match its sha256 in {MANIFEST}: it changed after the run")
                 break
     if problems:

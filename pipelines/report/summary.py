@@ -191,10 +191,13 @@ def training_figures(train: Path | None) -> dict | None:
 
 def build_summary(run: Path, tokens: Path | None = None, train: Path | None = None, per_reason: int = 3,
                   clusters: int = 3) -> dict:
-    manifest = verify_run(str(run))  # a finished run, its files as listed (else IncompleteRun)
+    # A finished run, its files there at their sizes and the documents and rejects read here with their
+    # sha256 (else IncompleteRun); the files read are those its manifest lists.
+    manifest = verify_run(str(run), hash_kinds=("documents", "rejects"))
     stats = json.loads((run / "stats.json").read_text())
-    doc_files = sorted(run.glob("documents/*/*.parquet"))
-    reject_files = sorted(run.glob("rejects/*/*.parquet"))
+    listed = sorted(manifest["files"], key=lambda f: f["path"])
+    doc_files = [run / f["path"] for f in listed if f.get("kind") == "documents"]
+    reject_files = [run / f["path"] for f in listed if f.get("kind") == "rejects"]
     stages = {s["stage"]: s for s in stats["stages"]}
     return {
         "run": str(run),

@@ -9,7 +9,9 @@ opens, else anything fsspec does):
 - Text shards, as a curation run writes them (`documents/lang=*/*.parquet`, or any directory of Parquet files
   with `id`, `text`, `source`): documents are tokenised on the fly with the tokenizer given. A curation run
   (a folder with `documents/` or `manifest.json`) is read only once `schemas.run_manifest.verify_run` has
-  found its manifest and every file's sha256 as listed: a killed or changed run is refused (IncompleteRun).
+  found its manifest, every file at its listed size and the documents' sha256 as listed: a killed or changed
+  run is refused (IncompleteRun). Under a process group of several ranks, rank 0 alone hashes the documents
+  and tells the others its verdict, so every rank must open the run (as trainer.train's do).
   Opening one makes an indexing pass that tokenises every document once to learn its n_tokens, and builds
   the same in-memory manifest, so the order contract is the same; each later read tokenises its row group
   again. Tokens are taken without the tokenizer's template (`add_special_tokens=False`), as the shards hold
@@ -22,11 +24,13 @@ The index (row groups per file, n_tokens and source per document) comes from the
 import hashlib
 import json
 import os
+import sys
 
 import numpy as np
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
+from schemas.errors import IncompleteRun
 from schemas.run_manifest import filesystem, verify_run
 from schemas.tokens import FORMAT, id_type
 from trainer.data.order import LRUCache
@@ -55,10 +59,46 @@ def is_curation_run(fs: pafs.FileSystem, root: str) -> bool:
             or fs.get_file_info(f"{root}/manifest.json").type == pafs.FileType.File)
 
 
+def _process_group():
+    """torch.distributed when a process group of several ranks is up, else None. Looked up among the modules
+    already imported, never imported here: without torch.distributed loaded, no group can be up."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized() or dist.get_world_size() < 2:
+        return None
+    return dist
+
+
+def _verify_documents(fs: pafs.FileSystem, root: str, uri: str) -> dict:
+    """verify_run, hashing the documents (all a reader of the run reads). Under a process group of several
+    ranks, every rank checks the manifest and the sizes, rank 0 alone hashes, and all take rank 0's verdict:
+    it is broadcast, so every rank must call this (a collective)."""
+    dist = _process_group()
+    if dist is None:
+        return verify_run(uri, fs, root, hash_kinds=("documents",))
+    rank0 = dist.get_rank() == 0
+    manifest, error, verdict = None, None, [None]
+    try:
+        manifest = verify_run(uri, fs, root, hash_kinds=("documents",) if rank0 else ())
+    except Exception as exc:  # every rank must reach the broadcast, whatever went wrong
+        error = exc
+        if rank0:
+            verdict = [(isinstance(exc, IncompleteRun), str(exc))]
+    dist.broadcast_object_list(verdict, src=0)
+    if error is not None:
+        raise error
+    if verdict[0] is not None:
+        incomplete, message = verdict[0]
+        if incomplete:
+            raise IncompleteRun(message)
+        raise RuntimeError(f"rank 0 could not check {uri}: {message}")
+    return manifest
+
+
 def run_documents(fs: pafs.FileSystem, root: str, uri: str) -> list[str]:
     """The kept-document shards of the curation run at `root`, sorted, once schemas.run_manifest.verify_run
-    has found the run finished and its files as its manifest lists them (else IncompleteRun)."""
-    manifest = verify_run(uri, fs, root)
+    has found the run finished, its files at their listed sizes and the documents with their sha256 (else
+    IncompleteRun). Under a process group of several ranks, a collective: see _verify_documents."""
+    manifest = _verify_documents(fs, root, uri)
     return sorted(f"{root}/{f['path']}" for f in manifest["files"] if f.get("kind") == "documents")
 
 

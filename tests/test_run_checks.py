@@ -1,0 +1,251 @@
+"""What is checked before a run reads or replaces anything, and what each check costs.
+
+A damaged dedup-index part, or an index inside the output, is refused before --overwrite deletes the
+previous run; a part copied before parts had a manifest can be sealed from the run that added it.
+verify_run hashes only the kinds of file its caller reads (the others: presence and size), and under
+a process group only rank 0 hashes. pipelines.quality_classifier reads only finished runs' listed
+files. --overwrite does not fall back to deleting by name when the manifest cannot be read; a local
+file is fsynced before its rename. A filter preset's mistakes name the preset, the filter and the
+setting; an error inside a filter is the filter's own.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+
+import pytest
+from pyarrow.fs import LocalFileSystem
+
+from conftest import REPO, curate, read_rows
+from filters import presets
+from pipelines import outputs, quality_classifier
+from pipelines.curate import main as curate_main
+from pipelines.report.__main__ import main as report_main
+from schemas import run_manifest
+from schemas.errors import IncompleteRun, UsageError
+from schemas.run_manifest import verify_run
+from trainer.tokenizer import fingerprint_of
+from trainer.tokenizer import main as tokenizer_main
+
+CCNET = "ccnet_jsonl_dolma/*.jsonl.gz"
+
+
+def sources(data_dir):
+    return [{"name": "ccnet", "glob": str(data_dir / CCNET)}]
+
+
+def snapshot(folder) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def refused(capsys, code, *needles) -> str:
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, (code, err)
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def flip_a_byte(path) -> None:
+    """The same size, other bytes: only a sha256 sees it."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+
+
+# --- the dedup index: checked before the output is touched ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, data_dir):
+    """month1, curated with a dedup index (never changed: tests change copies)."""
+    base = tmp_path_factory.mktemp("indexed")
+    result = curate(base / "month1", sources(data_dir), filters="none", pii=False, dedup_index=str(base / "index"))
+    assert result.problems == [] and list((base / "index").glob("parts/*/manifest.json"))
+    return base
+
+
+def copy_of(indexed, tmp_path):
+    """A copy of month1 and its index; month1's manifest points at the copied index."""
+    shutil.copytree(indexed / "index", tmp_path / "index")
+    shutil.copytree(indexed / "month1", tmp_path / "month1")
+    manifest = tmp_path / "month1" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(str(indexed / "index"), str(tmp_path / "index")))
+    return tmp_path / "month1", tmp_path / "index"
+
+
+def test_a_damaged_part_is_refused_before_overwrite_deletes_the_run(indexed, tmp_path, data_dir):
+    month1, index = copy_of(indexed, tmp_path)  # the copy's index part is another run's: it is read
+    (part,) = index.glob("parts/*")
+    killed = index / "parts" / "run=000000000000"  # a part whose copy was killed before its manifest
+    killed.mkdir()
+    shutil.copy(next(part.glob("part-*.parquet")), killed)
+    before = snapshot(month1)
+    with pytest.raises(IncompleteRun) as raised:
+        curate(month1, sources(data_dir), filters="none", pii=False, dedup_index=str(index), overwrite=True)
+    assert snapshot(month1) == before  # the previous run is still there, whole
+    assert re.search("run=000000000000 has no manifest.json.*--seal-index-part", str(raised.value))
+    shutil.rmtree(killed)
+    flip_a_byte(next(part.glob("part-*.parquet")))  # every file of a part read is hashed
+    with pytest.raises(IncompleteRun, match="does not match its sha256"):
+        curate(month1, sources(data_dir), filters="none", pii=False, dedup_index=str(index), overwrite=True)
+    assert snapshot(month1) == before
+
+
+def test_an_index_inside_the_output_is_refused(tmp_path, data_dir, capsys):
+    out = tmp_path / "run"
+    argv = ["--input", str(data_dir / CCNET), "--output", str(out), "--filters", "none", "--no-pii"]
+    refused(capsys, curate_main(argv + ["--dedup-index", str(out / "index")]), "lies inside the output")
+    refused(capsys, curate_main(argv + ["--dedup-index", str(out)]), "lies inside the output")
+    assert not out.exists()
+
+
+def test_a_run_that_fails_leaves_a_new_index_untouched(tmp_path, data_dir):
+    # German only: the English documents are all dropped, and a stage that keeps nothing fails the run.
+    result = curate(tmp_path / "run", sources(data_dir), filters="none", pii=False, languages=["de"],
+                    dedup_index=str(tmp_path / "index"))
+    assert result.problems and result.manifest is None
+    assert not (tmp_path / "index").exists()
+
+
+def test_a_part_from_before_part_manifests_is_sealed_from_its_run(indexed, tmp_path, data_dir, capsys):
+    month1, index = copy_of(indexed, tmp_path)
+    (part,) = index.glob("parts/*")
+    sealed = json.loads((part / "manifest.json").read_text())
+    (part / "manifest.json").unlink()  # as publish_index copied parts before they had a manifest
+    # The same documents under another source name (other ids): all of them are in the index.
+    argv = ["--input", f"again={data_dir / CCNET}", "--output", str(tmp_path / "month2"), "--filters", "none",
+            "--no-pii", "--dedup-index", str(index), "--allow-empty"]
+    refused(capsys, curate_main(argv), f"{part} has no manifest.json",
+            "python -m pipelines.curate --output RUN --seal-index-part")
+    assert not (tmp_path / "month2").exists()
+    # A changed file is not sealed: the part's files must be those the run's manifest lists.
+    shard = next(part.glob("part-*.parquet"))
+    good = shard.read_bytes()
+    flip_a_byte(shard)
+    refused(capsys, curate_main(["--output", str(month1), "--seal-index-part"]), "does not match its sha256",
+            f"rerun {month1} with --overwrite")
+    assert not (part / "manifest.json").exists()
+    shard.write_bytes(good)
+    assert curate_main(["--output", str(month1), "--seal-index-part"]) == 0
+    assert f"{part}: sealed" in capsys.readouterr().out
+    assert json.loads((part / "manifest.json").read_text())["files"] == sealed["files"]
+    assert curate_main(["--output", str(month1), "--seal-index-part"]) == 0  # sealed already: checked only
+    assert curate_main(argv) == 0
+    in_index = [r for r in read_rows(tmp_path / "month2", "rejects") if r["reason"] == "in_index"]
+    assert len(in_index) == json.loads((month1 / "stats.json").read_text())["totals"]["kept"]
+
+
+# --- verify_run hashes what its caller reads -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, data_dir):
+    """A finished run with documents and rejects (fineweb's filters drop 6 of the 20)."""
+    out = tmp_path_factory.mktemp("checks") / "run"
+    result = curate(out, sources(data_dir), filters="fineweb", dedup="exact", pii=False, shard_bytes=20_000)
+    kinds = {f["kind"] for f in result.manifest["files"]}
+    assert result.problems == [] and kinds == {"documents", "rejects"}
+    return out
+
+
+def counting_hashes(monkeypatch) -> list[str]:
+    hashed = []
+    real = run_manifest.sha256_file
+
+    def counted(*args):
+        path = next(a for a in args if isinstance(a, str))
+        hashed.append(path.rsplit("/", 2)[-2])  # the partition folder: lang=en, stage=quality
+        return real(*args)
+
+    monkeypatch.setattr(run_manifest, "sha256_file", counted)
+    return hashed
+
+
+def test_verify_run_hashes_only_the_kinds_asked_for(run_dir, tmp_path, monkeypatch):
+    run = shutil.copytree(run_dir, tmp_path / "run")
+    documents = [f for f in json.loads((run / "manifest.json").read_text())["files"] if f["kind"] == "documents"]
+    hashed = counting_hashes(monkeypatch)
+    verify_run(str(run))  # by default the documents, what the tokenizer, tokenize and the trainer read
+    assert len(hashed) == len(documents) and set(hashed) == {"lang=en"}
+    hashed.clear()
+    verify_run(str(run), hash_kinds=())
+    assert hashed == []
+    flip_a_byte(next(run.glob("rejects/*/part-*.parquet")))
+    verify_run(str(run))  # rejects are not read by these readers: present, at their size
+    for kinds in (("rejects",), run_manifest.ALL_KINDS):
+        with pytest.raises(IncompleteRun, match="rejects/stage=.* does not match its sha256"):
+            verify_run(str(run), hash_kinds=kinds)
+    next(run.glob("rejects/*/part-*.parquet")).write_bytes(b"torn")  # sizes are always checked
+    with pytest.raises(IncompleteRun, match="is 4 bytes"):
+        verify_run(str(run), hash_kinds=())
+
+
+def test_the_report_hashes_what_it_reads_and_compare_only_sizes(run_dir, tmp_path, capsys):
+    run = shutil.copytree(run_dir, tmp_path / "run")
+    flip_a_byte(next(run.glob("rejects/*/part-*.parquet")))
+    refused(capsys, report_main([str(run)]), "does not match its sha256")  # the report reads the rejects
+    assert not (run / "report.html").exists()
+    assert report_main(["--compare", str(run_dir), str(run)]) == 0  # counts from JSON: sizes only
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("0 of ")
+    next(run.glob("documents/*/part-*.parquet")).write_bytes(b"torn")
+    refused(capsys, report_main(["--compare", str(run_dir), str(run)]), str(run), "is 4 bytes")
+
+
+def test_the_tokenizer_hashes_only_the_documents(run_dir, tmp_path, monkeypatch):
+    hashed = counting_hashes(monkeypatch)
+    assert tokenizer_main(["--input", str(run_dir), "--output", str(tmp_path / "t.json"), "--vocab-size", "300"]) == 0
+    assert hashed and set(hashed) == {"lang=en"}
+
+
+RANKS = textwrap.dedent("""
+    import json, os, sys
+    import torch.distributed as dist
+    from schemas import run_manifest
+    from trainer.data.shards import TokenShards
+    dist.init_process_group("gloo")
+    hashed, real = [], run_manifest.sha256_file
+    run_manifest.sha256_file = lambda *args: hashed.append(args) or real(*args)
+    out = {}
+    for run in sys.argv[2:]:
+        hashed.clear()
+        try:
+            shards = TokenShards(run, tokenizer=sys.argv[1])
+            out[run] = {"hashed": len(hashed), "documents": len(shards.doc_tokens)}
+        except Exception as exc:
+            out[run] = {"hashed": len(hashed), "error": f"{type(exc).__name__}: {exc}"}
+    print(json.dumps(out))
+    dist.destroy_process_group()
+""")
+
+
+def test_under_a_process_group_only_rank_0_hashes(run_dir, tmp_path):
+    tokenizer = tmp_path / "t.json"
+    assert tokenizer_main(["--input", str(run_dir), "--output", str(tokenizer), "--vocab-size", "300"]) == 0
+    bad = shutil.copytree(run_dir, tmp_path / "bad")
+    flip_a_byte(sorted(bad.glob("documents/*/part-*.parquet"))[2])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    ranks = [subprocess.Popen([sys.executable, "-c", RANKS, str(tokenizer), str(run_dir), str(bad)], cwd=REPO,
+                              env={**env, "RANK": str(rank)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for rank in range(2)]
+    done = [rank.communicate(timeout=240) for rank in ranks]
+    assert [rank.returncode for rank in ranks] == [0, 0], [err for _, err in done]
+    first, second = (json.loads(out) for out, _ in done)
+    documents = len(list(run_dir.glob("documents/*/part-*.parquet")))
+    assert first[str(run_dir)]["hashed"] == documents and second[str(run_dir)]["hashed"] == 0
+    assert first[str(run_dir)]["documents"] == second[str(run_dir)]["documents"] == 14
+    # A changed document: rank 0 finds it, and every rank refuses the run with its words.
+    assert second[str(bad)]["hashed"] == 0
+    assert first[str(bad)]["error"] == second[str(bad)]["error"]
+    assert first[str(bad)]["error"].startswith(f"IncompleteRun: {bad}: documents/")
+    assert "does not match its sha256" in first[str(bad)]["error"]
