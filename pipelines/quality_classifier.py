@@ -14,7 +14,6 @@ thresholds for `keep_top_fraction`, written with counts and settings to OUTPUT.j
 human labels are never used for training; bench/quality_labels.py evaluates against them.
 """
 
-import argparse
 import hashlib
 import json
 import random
@@ -28,6 +27,8 @@ import pyarrow.parquet as pq
 from filters.normalise import normalise_text
 from filters.quality_classifier import NEGATIVE, POSITIVE, QualityClassifier, model_input
 from pipelines.sources import READERS, FileContext
+from schemas.errors import OneLineParser, UsageError, cli_main
+from schemas.run_manifest import verify_run
 
 WEB_FORMATS = ("warc", "wet", "jsonl")
 TOP_FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.5)
@@ -40,21 +41,39 @@ def passages(text: str, words: int = 200) -> list[str]:
     return [" ".join(tokens[i:i + words]) for i in range(0, len(tokens), words) if len(tokens[i:i + words]) >= 30]
 
 
+def reference_files(data_dir: Path) -> tuple[Path, list[Path]]:
+    """(the Wikipedia dump, the Gutenberg books) in the data folder; UsageError if either is missing."""
+    dump = next(iter(sorted((data_dir / "enwiki_xml_dump_sample").glob("*.bz2"))), None)
+    books = sorted((data_dir / "gutenberg_en").glob("*.txt"))
+    if dump is None or not books:
+        raise UsageError(f"--data-dir {data_dir} lacks the reference text: enwiki_xml_dump_sample/*.bz2 and "
+                         f"gutenberg_en/*.txt")
+    return dump, books
+
+
 def reference_texts(data_dir: Path) -> list[str]:
     texts = []
-    dump = next((data_dir / "enwiki_xml_dump_sample").glob("*.bz2"))
+    dump, books = reference_files(data_dir)
     with open(dump, "rb") as raw:
         texts += [d["text"] for d in READERS["wikipedia"](raw, FileContext("wiki", "wikipedia", str(dump), dump.name))
                   if isinstance(d, dict)]
-    for book in sorted((data_dir / "gutenberg_en").glob("*.txt")):
+    for book in books:
         with open(book, "rb") as raw:
             texts += [d["text"] for d in READERS["gutenberg"](raw, FileContext("pg", "gutenberg", str(book), book.name))]
     return [normalise_text(t) for t in texts]
 
 
+def web_files(run: Path) -> list[Path]:
+    """The run's document then reject shards, as its manifest lists them, once schemas.run_manifest.verify_run
+    has found the run finished and those files with their sha256 (else IncompleteRun)."""
+    manifest = verify_run(str(run), hash_kinds=("documents", "rejects"))
+    listed = sorted(manifest["files"], key=lambda f: f["path"])
+    return [run / f["path"] for kind in ("documents", "rejects") for f in listed if f.get("kind") == kind]
+
+
 def web_texts(run: Path) -> list[str]:
     texts = []
-    for path in sorted(run.glob("documents/*/*.parquet")) + sorted(run.glob("rejects/*/*.parquet")):
+    for path in web_files(run):
         table = pq.read_table(path, columns=["text", "format"])
         texts += [t for t, f in zip(table.column("text").to_pylist(), table.column("format").to_pylist())
                   if f in WEB_FORMATS and t]
@@ -63,10 +82,11 @@ def web_texts(run: Path) -> list[str]:
 
 def train(run: Path, data_dir: Path, output: Path, seed: int = 1) -> dict:
     rng = random.Random(seed)
+    negative = [p for t in web_texts(run) for p in passages(t)]  # first: the run is checked before the slow part
     positive = [p for t in reference_texts(data_dir) for p in passages(t)]
-    negative = [p for t in web_texts(run) for p in passages(t)]
     if not positive or not negative:
-        raise SystemExit(f"need both classes: {len(positive)} reference and {len(negative)} web passages")
+        raise UsageError(f"need both classes: {len(positive)} reference and {len(negative)} web passages "
+                         f"(web text: WARC, WET and JSONL documents of {run})")
     n = min(len(positive), len(negative))
     positive, negative_sample = rng.sample(positive, n), rng.sample(negative, n)
     lines = [f"{POSITIVE} {model_input(p)}" for p in positive] + [f"{NEGATIVE} {model_input(p)}" for p in negative_sample]
@@ -100,17 +120,21 @@ def _fit(train_file: str, output: str) -> None:
     fasttext.train_supervised(input=train_file, verbose=0, **PARAMS).save_model(output)
 
 
+@cli_main()
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--fit"]:  # internal: one training in this fresh process
         _fit(*argv[1:3])
         return 0
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m pipelines.quality_classifier", description=__doc__.split("\n")[0])
     parser.add_argument("--run", required=True, help="a curation run directory (negatives: its web text)")
     parser.add_argument("--data-dir", default="../shared/data", help="reference text (Wikipedia, books)")
     parser.add_argument("--output", default="models/quality_fasttext.bin")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
+    if Path(args.output).is_dir():
+        raise UsageError(f"--output {args.output} is a directory; give the model file to write")
+    reference_files(Path(args.data_dir))
     meta = train(Path(args.run), Path(args.data_dir), Path(args.output), args.seed)
     print(json.dumps({k: meta[k] for k in ("model", "passages", "calibration")}, indent=2))
     return 0

@@ -249,3 +249,30 @@ def test_under_a_process_group_only_rank_0_hashes(run_dir, tmp_path):
     assert first[str(bad)]["error"] == second[str(bad)]["error"]
     assert first[str(bad)]["error"].startswith(f"IncompleteRun: {bad}: documents/")
     assert "does not match its sha256" in first[str(bad)]["error"]
+
+
+# --- the quality classifier reads finished runs -----------------------------------------------------------
+
+
+def test_the_quality_classifier_reads_only_a_finished_run(run_dir, tmp_path, data_dir, capsys):
+    killed = shutil.copytree(run_dir, tmp_path / "killed")
+    (killed / "manifest.json").unlink()
+    with pytest.raises(IncompleteRun, match="has no manifest.json"):
+        quality_classifier.web_texts(killed)
+    train, model = quality_classifier.main, tmp_path / "model.bin"
+    refused(capsys, train(["--run", str(killed), "--data-dir", str(data_dir), "--output", str(model)]),
+            f"{killed} has no manifest.json")
+    changed = shutil.copytree(run_dir, tmp_path / "changed")
+    flip_a_byte(next(changed.glob("rejects/*/part-*.parquet")))  # its rejects are read too
+    refused(capsys, train(["--run", str(changed), "--data-dir", str(data_dir), "--output", str(model)]),
+            "does not match its sha256")
+    refused(capsys, train(["--run", str(run_dir), "--data-dir", str(tmp_path), "--output", str(model)]),
+            "lacks the reference text")
+    with pytest.raises(SystemExit) as exited:
+        train(["--run", str(run_dir), "--bogus"])
+    refused(capsys, exited.value.code, "unrecognized arguments: --bogus")
+    assert not model.exists()
+    listed = sorted(json.loads((run_dir / "manifest.json").read_text())["files"], key=lambda f: f["path"])
+    assert [str(p.relative_to(run_dir)) for p in quality_classifier.web_files(run_dir)] == \
+        [f["path"] for kind in ("documents", "rejects") for f in listed if f["kind"] == kind]
+    assert len(quality_classifier.web_texts(run_dir)) == 20  # JSONL: all web text, kept or rejected
