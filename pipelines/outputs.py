@@ -24,6 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas import SCHEMAS, check_schema
 from schemas.errors import UsageError
+from schemas.run_manifest import sha256_stream
 
 KINDS = {"documents": "documents/*/part-*.parquet", "rejects": "rejects/*/part-*.parquet",
          "quarantine": "quarantine/part-*.parquet", "dedup_index": "index/part-*.parquet"}
@@ -135,12 +136,20 @@ def existing_files(output: str) -> list[str]:
 
 
 def _listed(output: str, layout: Layout) -> set[str] | None:
-    """The shards an earlier run's manifest lists, or None without a readable manifest (a killed run)."""
+    """The shards an earlier run's manifest lists, or None without one to read: missing (a killed run)
+    or torn or not this layout's (not JSON, or without its list). An error reading it (I/O, permission)
+    raises: --overwrite must not fall back to deleting by name because a read failed once."""
     path = FileSystems.join(output, "manifest.json")
     try:
+        if not FileSystems.exists(path):
+            return None
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-            return set(layout.listed(json.loads(fh.read())))
-    except Exception:  # missing, torn or not this layout's: the exact names decide
+            raw = fh.read()
+    except FileNotFoundError:  # deleted since
+        return None
+    try:
+        return set(layout.listed(json.loads(raw)))
+    except (ValueError, KeyError, TypeError, AttributeError):  # torn (ValueError: JSON, UTF-8) or not its list
         return None
 
 
@@ -199,11 +208,9 @@ def remove_temporaries(output: str, layout: Layout = CURATION) -> int:
 
 
 def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
+    """The sha256 of a file on any Beam filesystem (schemas.run_manifest.sha256_stream)."""
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_stream(fh)
 
 
 _SHARD_NAME = re.compile(r"part-(\d+)-of-(\d+)\.parquet$")
@@ -258,8 +265,9 @@ def write_json(output: str, name: str, data: dict) -> str:
 
 def write_whole(path: str, write) -> None:
     """Call `write(file)` on a new file that appears at `path` only when complete: a local file is
-    written under `temporary_path(path)` and renamed (atomic in one folder); an object store's
-    object is created whole when its upload closes, so it is written in place."""
+    written under `temporary_path(path)`, flushed to disk (fsync) and renamed (atomic in one folder),
+    so that after a crash the name holds the whole file or nothing, never an empty or partial one;
+    an object store's object is created whole when its upload closes, so it is written in place."""
     if not _is_local(path):
         with FileSystems.create(path) as fh:
             write(fh)
@@ -268,6 +276,8 @@ def write_whole(path: str, write) -> None:
     try:
         with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
             write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

@@ -276,3 +276,62 @@ def test_the_quality_classifier_reads_only_a_finished_run(run_dir, tmp_path, dat
     assert [str(p.relative_to(run_dir)) for p in quality_classifier.web_files(run_dir)] == \
         [f["path"] for kind in ("documents", "rejects") for f in listed if f["kind"] == kind]
     assert len(quality_classifier.web_texts(run_dir)) == 20  # JSONL: all web text, kept or rejected
+
+
+# --- --overwrite, written files, one sha256 ---------------------------------------------------------------
+
+
+def test_overwrite_does_not_fall_back_to_names_when_the_manifest_cannot_be_read(run_dir, tmp_path, monkeypatch):
+    out = shutil.copytree(run_dir, tmp_path / "run")
+    stale = out / "documents" / "lang=xx" / "part-00000-of-00001.parquet"  # a run's name, not in its manifest
+    stale.parent.mkdir()
+    shutil.copy(next(out.glob("documents/lang=en/*.parquet")), stale)
+    before = snapshot(out)
+    real = outputs.FileSystems.open
+
+    def failing(path, *args, **kwargs):
+        if path.endswith("manifest.json"):
+            raise OSError(5, "Input/output error", path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(outputs.FileSystems, "open", failing)
+    with pytest.raises(OSError, match="Input/output error"):
+        outputs.prepare_output(str(out), overwrite=True)
+    assert snapshot(out) == before
+    monkeypatch.setattr(outputs.FileSystems, "open", real)
+    with pytest.raises(outputs.OutputNotEmpty, match="does not list"):  # read, the manifest decides
+        outputs.prepare_output(str(out), overwrite=True)
+    (out / "manifest.json").write_text('{"complete": true, "files": [')  # torn: the names decide
+    assert outputs._listed(str(out), outputs.CURATION) is None
+    (out / "manifest.json").write_text('{"complete": true, "files": {"a": 1}}')  # not its list
+    assert outputs._listed(str(out), outputs.CURATION) is None
+    (out / "manifest.json").unlink()
+    assert outputs._listed(str(out), outputs.CURATION) is None
+
+
+def test_a_local_file_is_on_disk_before_its_name_is(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(source, destination):
+        events.append(("replace", str(source)))
+        real_replace(source, destination)
+
+    monkeypatch.setattr(outputs.os, "fsync", fsync)
+    monkeypatch.setattr(outputs.os, "replace", replace)
+    outputs.write_json(str(tmp_path), "stats.json", {"a": 1})
+    assert [kind for kind, _ in events] == ["fsync", "replace"] and events[0][1] == events[1][1]
+    assert ".stats.json.tmp-" in events[0][1] and json.loads((tmp_path / "stats.json").read_text()) == {"a": 1}
+
+
+def test_one_sha256_for_every_file(tmp_path):
+    path = tmp_path / "tokenizer.json"
+    path.write_bytes(os.urandom(3 << 20))  # more than one chunk
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha256_file = run_manifest.sha256_file
+    assert sha256_file(str(path)) == sha256_file(str(path), LocalFileSystem()) == expected
+    assert outputs.sha256_of(str(path)) == fingerprint_of(path) == fingerprint_of(f"file://{path}") == expected

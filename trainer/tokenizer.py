@@ -13,7 +13,6 @@ so this is an unbiased, order-free sample that any rerun picks again). The token
 the sha256 of its JSON file; `<output>.meta.json` records it with the sample and settings.
 """
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import xxhash
 from pyarrow import fs as pafs
 
 from schemas.errors import OneLineParser, UsageError, cli_main
+from schemas.run_manifest import sha256_file
 from trainer.data.shards import SEPARATOR, run_documents
 from trainer.data.shards import filesystem as shard_filesystem
 
@@ -97,7 +97,8 @@ def train_tokenizer(texts, kind: str = "bpe", vocab_size: int = 32000):
 
 
 def fingerprint_of(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """The tokenizer's fingerprint: the sha256 of its JSON file (a local path or a URI)."""
+    return sha256_file(str(path))
 
 
 def load_tokenizer(path: str | Path):
