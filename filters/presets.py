@@ -6,6 +6,7 @@ may use `${NAME}` and `${NAME:-default}` from the environment; `${DATA_DIR}` def
 ../shared/data.
 """
 
+import inspect
 import os
 import re
 from pathlib import Path
@@ -25,6 +26,10 @@ from schemas.errors import UsageError
 FILTER_TYPES = {"gopher_quality": GopherQuality, "gopher_repetition": GopherRepetition, "c4": C4Quality,
                 "fineweb_quality": FineWebQuality, "badwords": BadWords, "url_blocklist": UrlBlocklist,
                 "quality_classifier": QualityClassifier}
+# The settings that name files the filter reads (lazily, on the workers): a preset's mistake there is
+# refused when the preset is loaded, naming the path, not when a worker first needs the file.
+PATH_SETTINGS = {"badwords": {"lists_dir": "folder"}, "url_blocklist": {"domain_files": "file", "rule_files": "file"},
+                 "quality_classifier": {"model": "file"}}
 DEFAULT_DATA_DIR = "../shared/data"
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
@@ -75,8 +80,32 @@ def preset_path(name_or_path: str) -> Path:
     return path
 
 
+def _check_settings(cls, kind: str, settings: dict, where: str) -> None:
+    """The preset's settings against the filter's constructor: each one a parameter it has, none it
+    needs left out, and each file or folder it names there."""
+    parameters = inspect.signature(cls).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        unknown = sorted(set(settings) - set(parameters))
+        if unknown:
+            raise UnknownPreset(f"{where} ({kind}): unknown setting {unknown[0]!r}; {kind} takes "
+                                f"{', '.join(parameters)}")
+    missing = [name for name, p in parameters.items() if p.default is p.empty and name not in settings
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if missing:
+        raise UnknownPreset(f"{where} ({kind}): missing setting {missing[0]!r}, which {kind} needs")
+    for name, what in PATH_SETTINGS.get(kind, {}).items():
+        value = settings.get(name)
+        for path in value if isinstance(value, list) else [value] if isinstance(value, str) else []:
+            found = os.path.isdir(path) if what == "folder" else os.path.isfile(path)
+            if not found:
+                raise UnknownPreset(f"{where} ({kind}): {name} {path!r} is not a {what}"
+                                    f"{'' if os.path.exists(path) else ' (it does not exist)'}")
+
+
 def build_chain(spec: dict, name: str = "preset") -> FilterChain:
-    """The chain a preset's `filters` list builds; a mistake in it names the preset and the entry."""
+    """The chain a preset's `filters` list builds. A mistake in it (an unknown filter or setting, a
+    setting left out, a file named that is not there) is refused naming the preset, the entry and the
+    setting; an error inside a filter's constructor is the filter's own, and raised as it is."""
     entries = spec.get("filters") or []
     if not isinstance(entries, list):
         raise UnknownPreset(f"{name}: `filters` must be a list of filters, got {type(entries).__name__}")
@@ -88,10 +117,9 @@ def build_chain(spec: dict, name: str = "preset") -> FilterChain:
         kind = entry.pop("type", None)
         if kind not in FILTER_TYPES:
             raise UnknownPreset(f"{name}: filters[{index}]: unknown filter type {kind!r}; known: {sorted(FILTER_TYPES)}")
-        try:
-            filters.append(FILTER_TYPES[kind](**{k: _expand(v) for k, v in entry.items()}))
-        except (TypeError, ValueError, OSError) as exc:  # an unknown, missing or wrong setting, a missing file
-            raise UnknownPreset(f"{name}: filters[{index}] ({kind}): {exc}") from None
+        settings = {k: _expand(v) for k, v in entry.items()}
+        _check_settings(FILTER_TYPES[kind], kind, settings, f"{name}: filters[{index}]")
+        filters.append(FILTER_TYPES[kind](**settings))
     return FilterChain(filters)
 
 

@@ -335,3 +335,42 @@ def test_one_sha256_for_every_file(tmp_path):
     sha256_file = run_manifest.sha256_file
     assert sha256_file(str(path)) == sha256_file(str(path), LocalFileSystem()) == expected
     assert outputs.sha256_of(str(path)) == fingerprint_of(path) == fingerprint_of(f"file://{path}") == expected
+
+
+# --- filter presets ---------------------------------------------------------------------------------------
+
+
+def preset(tmp_path, text: str):
+    path = tmp_path / "mine.yaml"
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_a_preset_mistake_names_the_preset_the_filter_and_the_setting(tmp_path, monkeypatch):
+    with pytest.raises(presets.UnknownPreset, match=r"mine.yaml: filters\[1\] \(c4\): unknown setting 'min_word'"):
+        presets.load_preset(preset(tmp_path, """
+            filters:
+              - {type: badwords, max_badwords: 1}
+              - {type: c4, min_word: 3}
+        """))
+    missing = tmp_path / "nowhere" / "list.txt"
+    with pytest.raises(UsageError, match=rf"\(url_blocklist\): rule_files '{missing}' is not a file \(it does not"):
+        presets.load_preset(preset(tmp_path, f"filters: [{{type: url_blocklist, rule_files: ['{missing}']}}]"))
+    with pytest.raises(UsageError, match=rf"\(badwords\): lists_dir '{tmp_path / 'mine.yaml'}' is not a folder$"):
+        presets.load_preset(preset(tmp_path, f"filters: [{{type: badwords, lists_dir: '{tmp_path / 'mine.yaml'}'}}]"))
+
+    @dataclass
+    class Needs:
+        threshold: float
+
+        def __post_init__(self):
+            if self.threshold > 1:
+                raise TypeError("a bug in the filter, not in the preset")  # e.g. a wrong call inside
+
+    monkeypatch.setitem(presets.FILTER_TYPES, "needs", Needs)
+    with pytest.raises(presets.UnknownPreset, match=r"filters\[0\] \(needs\): missing setting 'threshold'"):
+        presets.load_preset(preset(tmp_path, "filters: [{type: needs}]"))
+    assert presets.load_preset(preset(tmp_path, "filters: [{type: needs, threshold: 0.5}]"))[1].filters
+    with pytest.raises(TypeError, match="a bug in the filter") as raised:
+        presets.load_preset(preset(tmp_path, "filters: [{type: needs, threshold: 2}]"))
+    assert not isinstance(raised.value, UsageError)
