@@ -7,6 +7,7 @@ by the reader alone in a fresh process, whose peak RSS (ru_maxrss) is what is ch
 import gzip
 import json
 import os
+import random
 import subprocess
 import sys
 import zlib
@@ -16,7 +17,7 @@ import pytest
 import zstandard
 
 import pipelines
-from pipelines.sources import READERS, FileContext, Quarantined, Rejected
+from pipelines.sources import READERS, FileContext, Quarantined, Rejected, document_id
 
 MIB = 1 << 20
 BOMB_MIB = 256
@@ -261,3 +262,73 @@ def test_content_encodings_decode_as_before(tmp_path, encoding):
     (tmp_path / "enc.warc").write_bytes(warc_record("http://enc.example/", head, body))
     [doc] = read(tmp_path / "enc.warc")
     assert doc["content"] == HTML
+
+
+# Defect 6: a record starting a gzip member is numbered by its file offset, one inside a member by
+# its decompressed offset; in a file mixing the two, two records had the same offset and id.
+
+def _page(name: str, filler: bytes = b"") -> bytes:
+    return warc_record(f"http://{name}.example/", OK_HEAD, b"<html><body><p>" + name.encode() + b"</p>" + filler
+                       + b"</body></html>")
+
+
+def _member(*records: bytes) -> bytes:
+    return gzip.compress(b"".join(records), mtime=0)
+
+
+def _inner_then_member() -> tuple[bytes, int]:
+    """Member 1 holds A and B, member 2 holds C, member 1 is as long as A: B's offset in the
+    decompressed stream is C's in the file. (The file, that offset.)"""
+    noise = random.Random(0).randbytes(3000)  # keeps A about as long compressed as not
+    for m in range(64):
+        for n in range(200):
+            a, b = _page("a", noise + b"x" * n), _page("b", b"y" * m)
+            first = _member(a, b)
+            if len(first) == len(a):
+                return first + _member(_page("c")), len(a)
+    raise AssertionError("no such file found")
+
+
+def _member_then_inner() -> tuple[bytes, int]:
+    """Members of A and of B, zero padding between them (skipped, as between any members) so that
+    B's file offset is Q's decompressed offset, Q inside a third member after P."""
+    a, b, p, q = _page("a"), _page("b"), _page("p"), _page("q")
+    clash = len(a) + len(b) + len(p)  # Q's decompressed offset
+    first = _member(a)
+    return first + bytes(clash - len(first)) + _member(b) + _member(p, q), clash
+
+
+def test_ids_are_unique_in_a_gzip_file_mixing_both_numberings(tmp_path):
+    for name, (data, clash) in (("inner-first.warc.gz", _inner_then_member()),
+                                 ("member-first.warc.gz", _member_then_inner())):
+        path = tmp_path / name
+        path.write_bytes(data)
+        docs = read(path)
+        at = [d for d in docs if d["offset"] == clash]
+        assert len(at) == 2, name  # one numbered in the file, one in the decompressed stream
+        assert len({d["id"] for d in docs}) == len(docs), name
+        # The first of the two keeps the plain id; the second has its id in its numbering's space.
+        first, second = at
+        assert first["id"] == document_id("test", "x", clash)
+        space = "gzip-member" if name == "inner-first.warc.gz" else "decompressed"
+        assert second["id"] == document_id("test", "x", clash, space), name
+        # Every other record has its plain id, and a record starting a member its member's offset.
+        assert all(d["id"] == document_id("test", "x", d["offset"]) for d in docs if d is not second)
+    assert [d["url"] for d in read(tmp_path / "inner-first.warc.gz")] == [
+        "http://a.example/", "http://b.example/", "http://c.example/"]
+    assert [d["url"] for d in read(tmp_path / "member-first.warc.gz")] == [
+        "http://a.example/", "http://b.example/", "http://p.example/", "http://q.example/"]
+
+
+def test_multi_record_member_gives_the_ids_of_the_uncompressed_file(tmp_path):
+    """One member of several records, and files of one record per member: plain ids, as before."""
+    records = [_page(f"r{i}", b"w" * (i * 100)) for i in range(5)]
+    (tmp_path / "plain.warc").write_bytes(b"".join(records))
+    (tmp_path / "whole.warc.gz").write_bytes(_member(*records))
+    (tmp_path / "each.warc.gz").write_bytes(b"".join(_member(r) for r in records))
+    plain = read(tmp_path / "plain.warc")
+    assert [{**d, "file": None} for d in read(tmp_path / "whole.warc.gz")] == [{**d, "file": None} for d in plain]
+    each = read(tmp_path / "each.warc.gz")
+    starts = [sum(len(_member(r)) for r in records[:i]) for i in range(5)]
+    assert [d["offset"] for d in each] == starts
+    assert [d["id"] for d in each] == [document_id("test", "x", s) for s in starts]

@@ -24,8 +24,11 @@ def clean_str(value: str | None) -> str | None:
     return _LONE_SURROGATE.sub("\ufffd", value)
 
 
-def document_id(source: str, location: str, offset: int) -> str:
-    """Stable id: a 128-bit hash of source name, location in the source and record offset."""
+def document_id(source: str, location: str, offset: int, space: str | None = None) -> str:
+    """Stable id: a 128-bit hash of source name, location in the source and record offset. `space`
+    names a second numbering of offsets in one file (see read_warc), whose ids are kept apart."""
+    if space:
+        location = f"{location}#{space}"
     return xxhash.xxh3_128_hexdigest(f"{source}\x00{location}\x00{offset}".encode())
 
 
@@ -86,9 +89,11 @@ class FileContext:
 
     def document(self, offset: int, *, text: str | None = None, content: bytes | None = None,
                  content_type: str | None = None, url: str | None = None, title: str | None = None,
-                 date: str | None = None, metadata: dict | None = None) -> dict:
+                 date: str | None = None, metadata: dict | None = None, offset_space: str | None = None) -> dict:
+        """A document at `offset`; `offset_space` names the numbering the offset is in where a file
+        has two (see document_id)."""
         doc = {
-            "id": document_id(self.source, self.location, offset),
+            "id": document_id(self.source, self.location, offset, offset_space),
             "source": self.source,
             "format": self.format,
             "file": self.file,

@@ -265,13 +265,37 @@ def read_warc(raw, ctx: FileContext):
     with one member per record (the norm, what WARC indexes point at). Otherwise (a WARC gzipped
     as one member, or compressed another way) it is the record's offset in the decompressed
     stream: a member holding several records has one file offset for all of them.
+
+    Ids are document_id(source, location, offset), so a WARC gzipped whole has the ids of the
+    uncompressed WARC. A gzip file can mix the two numberings (a member holding several records
+    next to members of one record), where a record starting a member at file offset N and a
+    record inside a member at offset N of the decompressed stream are two records: a record whose
+    offset is no larger than the last offset given a plain id in the other numbering has its id in
+    a space of its own numbering, document_id(source, location, offset, "gzip-member" or
+    "decompressed"), so that ids are unique within a file. Files of one record per member and
+    files of one member never meet that case; their ids are the plain ones.
     """
     records, members = None, None
     pos, inside = 0, False  # the current record's start, or the end of the last one (decompressed)
+    plain = {"gzip-member": -1, "decompressed": -1}  # the last offset given a plain id, per numbering
 
     def where(decompressed_pos: int, exact: bool = True) -> int:
         at = members.file_offset(decompressed_pos, exact) if members else None
         return decompressed_pos if at is None else at
+
+    def place(decompressed_pos: int) -> tuple[int, str | None]:
+        """The offset of the record starting at `decompressed_pos` and the space of its id (None:
+        plain). Both numberings increase through the file, so comparing with the other's last
+        plain offset is enough to keep the plain ids apart."""
+        if members is None:
+            return decompressed_pos, None
+        at = members.file_offset(decompressed_pos)
+        space, other = ("decompressed", "gzip-member") if at is None else ("gzip-member", "decompressed")
+        offset = decompressed_pos if at is None else at
+        if offset <= plain[other]:
+            return offset, space
+        plain[space] = offset
+        return offset, None
 
     try:
         stream, members = _open_archive(raw)
@@ -307,7 +331,7 @@ def read_warc(raw, ctx: FileContext):
             # Every record is read to its end (warcinfo, request, metadata, revisit ones too), so a
             # cut-off record is noticed.
             _drain(record.raw_stream)
-            offset = where(pos)
+            offset, space = place(pos)
             if record.raw_stream.limit > 0:
                 yield ctx.quarantine(offset, "TruncatedRecord",
                                      f"record block ends {record.raw_stream.limit} bytes before its "
@@ -317,7 +341,7 @@ def read_warc(raw, ctx: FileContext):
             if undecodable is not None:
                 yield ctx.quarantine(offset, undecodable)
             elif is_document:
-                yield _warc_document(record, kind, payload, described, offset, ctx)
+                yield _warc_document(record, kind, payload, described, offset, space, ctx)
     except Exception as exc:  # warcio: ArchiveLoadFailed; decompression: EOFError, zlib.error, OSError
         if inside:  # in the record starting at pos
             offset = where(pos)
@@ -332,15 +356,16 @@ def read_warc(raw, ctx: FileContext):
             yield ctx.quarantine(offset, exc, f"{_short(exc)} (reading stopped here)")
 
 
-def _warc_document(record, kind: str, payload: bytes | None, described, offset: int, ctx: FileContext):
+def _warc_document(record, kind: str, payload: bytes | None, described, offset: int, space: str | None,
+                   ctx: FileContext):
     metadata, content_type, mime, rejected = described
     headers = record.rec_headers
-    url, date = _uri(headers.get_header("WARC-Target-URI")), headers.get_header("WARC-Date")
+    fields = dict(url=_uri(headers.get_header("WARC-Target-URI")), date=headers.get_header("WARC-Date"),
+                  metadata=metadata, offset_space=space)
     if rejected:
-        return ctx.reject(ctx.document(offset, text="", url=url, date=date, metadata=metadata), *rejected)
+        return ctx.reject(ctx.document(offset, text="", **fields), *rejected)
     if mime in HTML_TYPES or (not mime and payload.lstrip()[:1] == b"<"):
-        return ctx.document(offset, content=payload, content_type=content_type, url=url, date=date,
-                            metadata=metadata)
+        return ctx.document(offset, content=payload, content_type=content_type, **fields)
     if mime in TEXT_TYPES:
         try:
             text, encoding = decode_text(payload)
@@ -348,9 +373,9 @@ def _warc_document(record, kind: str, payload: bytes | None, described, offset: 
             return ctx.quarantine(offset, exc, sample=payload)
         if encoding != "utf-8":
             metadata["encoding"] = encoding
-        return ctx.document(offset, text=text, url=url, date=date, metadata=metadata)
-    return ctx.reject(ctx.document(offset, text="", url=url, date=date, metadata=metadata),
-                      "unsupported_content_type", f"content type {content_type!r}")
+        return ctx.document(offset, text=text, **fields)
+    return ctx.reject(ctx.document(offset, text="", **fields), "unsupported_content_type",
+                      f"content type {content_type!r}")
 
 
 def _is_record_start(line: bytes) -> bool:
