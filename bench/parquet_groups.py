@@ -28,9 +28,10 @@ def rows(count: int) -> list[dict]:
     records = []
     for name in ("cc_en_head-0091.jsonl.gz", "cc_en_head-0174.jsonl.gz"):
         records += [json.loads(line) for line in gzip.open(DATA_DIR / "ccnet_jsonl_dolma" / name)]
-    return [{"text": f"{i}: " + r["text"][:3000], "url": r["metadata"]["url"], "line_ids": r["metadata"]["line_ids"][:20],
-             "score": r["metadata"]["language_score"]} for i, r in enumerate(records[i % len(records)]
-                                                                            for i in range(count))]
+    picked = (records[i % len(records)] for i in range(count))
+    return [{"text": f"{i}: " + r["text"][:3000], "url": r["metadata"]["url"],
+             "line_ids": r["metadata"]["line_ids"][:20], "score": r["metadata"]["language_score"]}
+            for i, r in enumerate(picked)]
 
 
 def main(argv=None) -> int:

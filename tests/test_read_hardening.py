@@ -408,6 +408,72 @@ def test_split_text_bomb_keeps_reading_entries(tmp_path):
     assert result["rss_mb"] < RSS_LIMIT_MB, result["rss_mb"]
 
 
+def _latin1_fortunes() -> bytes:
+    """85 KB of Latin-1 entries, the first 51 KB of them ASCII."""
+    plain = "".join(f"Entry number {i}: a plain saying with nothing accented in it.\n%\n" for i in range(800))
+    accented = "".join(f"Im Café {i} trinkt man Kaffee, über Straßen und Plätze.\n%\n" for i in range(600))
+    return (plain + accented).encode("latin-1")
+
+
+def _outline(items) -> list[tuple]:
+    return [(type(i).__name__, offset_of(i), i.get("id"), i.get("text"), i.get("metadata")) if isinstance(i, dict)
+            else (type(i).__name__, offset_of(i)) for i in items]
+
+
+def test_split_file_larger_than_the_limit_is_decoded_as_a_whole(tmp_path):
+    """The encoding of a split file over max_doc_bytes was taken from its first max_doc_bytes
+    (ASCII here: UTF-8) and the rest decoded with replacements (Caf\ufffd), shifting later offsets.
+    Now it is chosen from the whole file: the entries are those of the file decoded whole."""
+    data = _latin1_fortunes()
+    (tmp_path / "cafe").write_bytes(data)
+    (tmp_path / "cafe.gz").write_bytes(gzip.compress(data))
+
+    def read_as_cafe(name: str, limit: int) -> list:  # one location, so one set of ids
+        with open(tmp_path / name, "rb") as raw:
+            ctx = FileContext("test", "text", str(tmp_path / name), "cafe", {"split": "%", "max_doc_bytes": limit})
+            return list(READERS["text"](raw, ctx))
+
+    whole = read_as_cafe("cafe", 0)
+    assert whole[-1]["text"] == "Im Café 599 trinkt man Kaffee, über Straßen und Plätze."
+    encoding = json.loads(whole[-1]["metadata"])["encoding"]
+    assert encoding in ("cp1250", "cp1252", "latin_1", "iso8859_15")  # charset detection's pick
+    for name in ("cafe", "cafe.gz"):
+        items = read_as_cafe(name, 40_000)
+        assert _outline(items) == _outline(whole), name
+        assert items[-1]["offset"] == data.rindex(b"Im Caf")
+
+
+def test_large_split_files_read_as_decoded_whole(tmp_path, data_dir):
+    """Real fortune files, and the same in legacy encodings, read with a max_doc_bytes far below
+    their size: the same entries, offsets, ids, texts and encodings as decoding the file whole
+    (entries over the limit rejected)."""
+    fortunes = data_dir / "fortunes_multilingual"
+    cases = [("de/witze", "utf-8"), ("de/witze", "cp1252"), ("es/refranes.fortunes", "latin-1"),
+             ("ru/love", "cp1251"), ("ru/love", "koi8_r"), ("zh/chinese", "utf-8")]
+    for name, encoding in cases:
+        text = (fortunes / name).read_text()
+        path = tmp_path / name.replace("/", "-")
+        path.write_bytes(text.encode(encoding, errors="replace"))
+        whole = read(path, "text", split="%", max_doc_bytes=0)
+        items = read(path, "text", split="%", max_doc_bytes=40_000)
+        assert len(items) == len(whole) > 100, name
+        for got, expected in zip(_outline(items), _outline(whole)):
+            if got[0] == "Rejected":  # an entry over 40 KB
+                assert got[1] == expected[1], (name, encoding)
+            else:
+                assert got == expected, (name, encoding)
+
+
+def test_cut_split_file_keeps_the_entries_before_the_cut(tmp_path):
+    data = gzip.compress(_latin1_fortunes())
+    path = tmp_path / "cut.gz"
+    path.write_bytes(data[:-100])
+    items = read(path, "text", split="%", max_doc_bytes=40_000)
+    assert all(isinstance(i, dict) for i in items[:-1]) and len(items) > 1300
+    assert isinstance(items[-1], Quarantined) and items[-1].error == "EOFError"
+    assert "Café" in items[-2]["text"] and json.loads(items[-2]["metadata"])["encoding"] != "utf-8+replace"
+
+
 def test_text_and_html_bombs_are_read_no_further_than_the_limit(tmp_path):
     """gzip, bzip2 and zstd alike: a file that decompresses past max_doc_bytes is rejected after
     max_doc_bytes + 1 bytes, in bounded memory."""

@@ -1,6 +1,7 @@
 """Bytes to text for plain-text formats: BOMs, UTF-8, then charset detection; binary is refused."""
 
 import codecs
+import re
 
 import charset_normalizer
 
@@ -103,3 +104,112 @@ def describe_content(head: bytes) -> str:
     if text[:14].lower().startswith((b"<!doctype html", b"<html")):
         return "HTML"
     return "XML or HTML" if text[:1] == b"<" else "text"
+
+
+_NOT_ASCII = re.compile(rb"[\x80-\xff]")
+_BELOW_LATIN1 = bytes(range(0xA0))  # deleted, what is left of a piece is its bytes 0xA0-0xFF
+_SAMPLE_LINE = 4096  # longer lines are left out of a detection sample
+
+
+class StreamEncoding:
+    """decode_text's choice of encoding for a stream too large to hold, made from its pieces in
+    order (feed each, finish, then choose): a BOM; UTF-8 if the whole stream decodes strictly as
+    UTF-8; cp1252 if every byte over 0x7F is in 0x80-0x9F and cp1252 decodes them all; else charset
+    detection, kept only if it decodes the whole stream, else cp1252 or latin-1.
+
+    Charset detection sees the whole stream if it is at most `sample_bytes` long (then the choice
+    is decode_text's), else its first sample_bytes / 2 (cut at a line end) and up to as much again
+    of the lines holding bytes over 0x7F after them, from anywhere in the stream: a file whose first
+    megabytes are ASCII is judged by its other characters. Nothing else is held."""
+
+    def __init__(self, sample_bytes: int):
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._cp1252 = codecs.getincrementaldecoder("cp1252")()
+        self.bom = None
+        self.utf8 = self.cp1252 = True
+        self.only_c1 = True  # every byte over 0x7F is in 0x80-0x9F
+        self._budget = sample_bytes
+        self._head, self._head_size = [], 0  # the stream's first bytes, up to the budget
+        self._lines, self._room = [], sample_bytes // 2  # lines over 0x7F after the first half
+        self._partial, self._long_line = b"", False  # a line begun in the last piece
+        self._pos = 0  # stream offset of the next piece
+
+    def feed(self, data: bytes) -> None:
+        if not self._pos:
+            self.bom = bom_encoding(data)
+        if self.utf8:
+            try:
+                self._utf8.decode(data)
+            except UnicodeDecodeError:
+                self.utf8 = False
+        if self.cp1252:
+            try:
+                self._cp1252.decode(data)
+            except UnicodeDecodeError:
+                self.cp1252 = False
+        if self.only_c1 and data.translate(None, _BELOW_LATIN1):
+            self.only_c1 = False
+        if self._head_size < self._budget:
+            part = data[:self._budget - self._head_size]
+            self._head.append(part)
+            self._head_size += len(part)
+        if self._room > 0 and self._pos + len(data) > self._budget // 2:
+            self._take_lines(data, max(self._budget // 2 - self._pos, 0))
+        self._pos += len(data)
+
+    def _take_lines(self, data: bytes, skip: int) -> None:
+        """Lines of `data` holding bytes over 0x7F into the sample, none starting before `skip`."""
+        if self._long_line:  # the rest of a line too long for the sample
+            end = data.find(b"\n") + 1
+            if not end:
+                return
+            data, skip, self._long_line = data[end:], max(skip - end, 0), False
+        data, skip = self._partial + data, skip + len(self._partial)
+        end = data.rfind(b"\n") + 1
+        self._partial = data[end:]
+        if len(self._partial) > _SAMPLE_LINE:
+            self._partial, self._long_line = b"", True
+        begin = data.rfind(b"\n", 0, skip) + 1 if skip else 0
+        while self._room > 0:
+            found = _NOT_ASCII.search(data, begin, end)
+            if not found:
+                return
+            start = data.rfind(b"\n", begin, found.start()) + 1 or begin
+            stop = data.find(b"\n", found.start(), end) + 1
+            if stop - start <= min(_SAMPLE_LINE, self._room):
+                self._lines.append(data[start:stop])
+                self._room -= stop - start
+            begin = stop
+
+    def finish(self) -> None:
+        """The stream has ended (a multi-byte character cut at its end does not decode)."""
+        for decoder, attribute in ((self._utf8, "utf8"), (self._cp1252, "cp1252")):
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                setattr(self, attribute, False)
+
+    def _sample(self) -> bytes:
+        head = b"".join(self._head)
+        if self._pos <= self._budget:
+            return head
+        head = head[:self._budget // 2]
+        return head[:head.rfind(b"\n") + 1] + b"".join(self._lines)
+
+    def choose(self, decodes) -> str:
+        """The encoding; `decodes(encoding)` says whether one decodes the whole stream (another
+        pass over it). Raises UndecodableText if charset detection finds none."""
+        if self.bom:
+            return self.bom
+        if self.utf8:
+            return "utf-8"
+        if self.only_c1 and self.cp1252:
+            return "cp1252"
+        best = charset_normalizer.from_bytes(self._sample()).best()
+        if best is None:
+            raise UndecodableText("no encoding decodes these bytes")
+        if best.encoding in ("utf_8", "utf-8"):
+            return "utf-8+replace"  # mostly UTF-8 with a few invalid bytes, as decode_text
+        if best.encoding == "latin_1" or (best.encoding == "cp1252" and self.cp1252) or decodes(best.encoding):
+            return best.encoding
+        return "cp1252" if self.cp1252 else "latin_1"

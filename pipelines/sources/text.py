@@ -5,21 +5,24 @@ fortune files). Project Gutenberg's licence header and footer are removed whenev
 Gutenberg's start marker.
 
 At most `max_doc_bytes` of a file (or of one entry of a split file) is held: a larger file or entry
-is rejected `too_large`, and a split file goes on with its next entry.
+is rejected `too_large`, and a split file goes on with its next entry. A split file larger than
+that is read more than once (its encoding is chosen from all of it first), never held whole.
 """
 
+import codecs
 import io
 import re
 
-from pipelines.sources.decoding import (BinaryContent, UndecodableText, bom_encoding, check_not_binary,
-                                        decode_text)
+from pipelines.sources.decoding import BinaryContent, StreamEncoding, UndecodableText, check_not_binary, decode_text
 from pipelines.sources.records import FileContext, Quarantined, Rejected
 from pipelines.sources.streams import DECOMPRESSION_ERRORS, decompressed
 
-_PIECE = 1 << 20  # characters read at a time from a split file's lines
+_PIECE = 1 << 20  # characters read at a time from a split file's lines, bytes while choosing its encoding
+_SAMPLE = 4 << 20  # bytes of a large split file that charset detection sees (see StreamEncoding)
 # What str.splitlines breaks lines at.
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 # A truncated or corrupt compressed file, or a strict decoder meeting bytes it cannot decode.
+_READ_ERRORS = (*DECOMPRESSION_ERRORS, UnicodeDecodeError)
 
 _PG_START = re.compile(
     r"^\s*(?:\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK[^\n]*"
@@ -133,29 +136,12 @@ def _split_entries(lines, separator: str, encoding: str, ctx: FileContext, metad
         yield item
 
 
-class _Chain(io.RawIOBase):
-    """`head` (bytes already read from `stream`), then the rest of `stream`."""
-
-    def __init__(self, head: bytes, stream):
-        self._head, self._stream = memoryview(head), stream
-
-    def readable(self):
-        return True
-
-    def readinto(self, buf):
-        if self._head:
-            n = min(len(buf), len(self._head))
-            buf[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._stream.read(len(buf))
-        buf[:len(data)] = data
-        return len(data)
-
-
 def _read_split(raw, ctx: FileContext, separator: str):
-    """A file of entries between separator lines. A file of at most max_doc_bytes is decoded whole;
-    a bigger one takes its encoding from its first max_doc_bytes and is decoded as it is read."""
+    """A file of entries between separator lines. A file of at most max_doc_bytes is decoded whole.
+    A bigger one is read twice, never held: once to choose the encoding decode_text would give the
+    whole file (see StreamEncoding; charset detection's choice is checked in a pass of its own),
+    then, from the start again, entry by entry, decoded strictly with it (replacing only where
+    decode_text would). Offsets are the entries' byte offsets in the file either way."""
     limit = ctx.max_doc_bytes
     stream = decompressed(raw, ctx.file)
     try:
@@ -171,12 +157,13 @@ def _read_split(raw, ctx: FileContext, separator: str):
             lines = text.splitlines(keepends=True)
         else:
             check_not_binary(head)
-            # Cut at a line break, so that no character is cut.
-            encoding = bom_encoding(head) or decode_text(head[:head.rfind(b"\n") + 1] or head)[1]
-            lines = _decoded_lines(_Chain(head, stream), encoding)
+            encoding, lines = _whole_encoding(head, stream, lambda: _reopened(raw, ctx), _SAMPLE), None
     except (BinaryContent, UndecodableText) as exc:
         yield ctx.quarantine(0, exc, sample=head)
         return
+    if lines is None:
+        head = stream = None  # not held while the entries are read
+        lines = _decoded_lines(_reopened(raw, ctx), encoding)
     metadata = {"encoding": encoding} if encoding not in ("utf-8", "utf-8-sig") else {}
     entries = _split_entries(lines, separator, encoding, ctx, metadata)
     last = 0
@@ -185,23 +172,63 @@ def _read_split(raw, ctx: FileContext, separator: str):
             item = next(entries)
         except StopIteration:
             return
-        except DECOMPRESSION_ERRORS as exc:  # a cut or corrupt compressed file
+        except _READ_ERRORS as exc:  # a cut or corrupt compressed file; bytes a BOM's encoding cannot decode
             yield ctx.quarantine(last, exc, f"{type(exc).__name__}: {exc} (reading stopped after offset {last})")
             return
         last = (item.doc if isinstance(item, Rejected) else item)["offset"]
         yield item
 
 
-def _decoded_lines(raw: io.RawIOBase, encoding: str):
+def _reopened(raw, ctx: FileContext):
+    """The file decompressed again from its start."""
+    raw.seek(0)
+    return decompressed(raw, ctx.file)
+
+
+def _whole_encoding(head: bytes, stream, reopen, sample_bytes: int) -> str:
+    """The encoding of the whole stream, `head` being its first bytes, the rest read from `stream`
+    (a cut or corrupt stream: of the bytes before the damage). `reopen()` gives the stream from its
+    start again, for a check. Raises UndecodableText."""
+    choice = StreamEncoding(sample_bytes)
+    for start in range(0, len(head), _PIECE):
+        choice.feed(head[start:start + _PIECE])
+    try:
+        read = getattr(stream, "read1", stream.read)  # what was decompressed before an error, first
+        while piece := read(_PIECE):
+            choice.feed(piece)
+        choice.finish()
+    except DECOMPRESSION_ERRORS:
+        pass  # the entries before the damage are read, then it is quarantined
+
+    def decodes(encoding: str) -> bool:
+        decoder, stream = codecs.getincrementaldecoder(encoding)(), reopen()
+        read = getattr(stream, "read1", stream.read)
+        try:
+            while piece := read(_PIECE):
+                decoder.decode(piece)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+        except DECOMPRESSION_ERRORS:
+            pass
+        return True
+
+    return choice.choose(decodes)
+
+
+def _decoded_lines(stream, encoding: str):
     """The text of a binary stream in pieces of at most _PIECE characters that end at line breaks
-    (str.splitlines' breaks) unless a line is longer; undecodable bytes become U+FFFD."""
-    text = io.TextIOWrapper(io.BufferedReader(raw, _PIECE), encoding=encoding.split("+")[0], errors="replace",
-                            newline="")
-    while True:
-        piece = text.readline(_PIECE)
-        if not piece:
-            return
-        yield from piece.splitlines(keepends=True)
+    (str.splitlines' breaks) unless a line is longer; strict unless `encoding` says "+replace"."""
+    codec, _, replace = encoding.partition("+")
+    text = io.TextIOWrapper(stream, encoding=codec, errors="replace" if replace else "strict", newline="")
+    try:
+        while True:
+            piece = text.readline(_PIECE)
+            if not piece:
+                return
+            yield from piece.splitlines(keepends=True)
+    finally:
+        text.detach()  # the file is closed by its opener
 
 
 def read_html_file(raw, ctx: FileContext):
