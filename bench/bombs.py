@@ -18,6 +18,9 @@ Bombs, at --size S (5 GiB by default: what each expands to):
   parquet-dict      the same rows in one row group, all pointing at one 64 MiB dictionary entry
   jsonl-zst         .jsonl.zst: one JSON line of S / 5 bytes (1 GiB at 5 GiB), then a small line
   jsonl-lines       .jsonl.gz of S / 1 KiB identical 1 KiB documents (5.2M at 5 GiB)
+  jsonl-xz          .jsonl.xz: the same line of S / 5 bytes, then a small line
+  xz-dictionary     .jsonl.xz declaring a 1.5 GiB dictionary, holding S / 5 bytes of 1 MiB lines: a
+                    decoder fills what the file declares (lzma.LZMAFile took 600 MB for 512 MiB)
 """
 
 import argparse
@@ -25,6 +28,7 @@ import bz2
 import json
 import os
 import resource
+import struct
 import subprocess
 import sys
 import tempfile
@@ -140,6 +144,38 @@ def jsonl_zst(path: Path, size: int) -> None:
         out.write(compressor.flush())
 
 
+def _xz(path: Path, parts, dictionary: int | None = None) -> None:
+    """An xz stream of one block (LZMA2, preset 0); `dictionary`: the dictionary size byte its
+    block header declares instead (37: 1.5 GiB)."""
+    import lzma
+
+    compressor = lzma.LZMACompressor(lzma.FORMAT_XZ, filters=[{"id": lzma.FILTER_LZMA2, "preset": 0}])
+    with open(path, "w+b") as out:
+        for part in parts:
+            out.write(compressor.compress(part))
+        out.write(compressor.flush())
+        if dictionary is not None:
+            out.seek(12)  # after the stream header: the block header, its size first
+            size = (out.read(1)[0] + 1) * 4
+            out.seek(12)
+            header = bytearray(out.read(size))
+            at = header.index(b"\x21\x01", 2) + 2  # LZMA2's filter id and properties size: the dictionary
+            header[at] = dictionary
+            header[-4:] = struct.pack("<I", zlib.crc32(bytes(header[:-4])))
+            out.seek(12)
+            out.write(header)
+
+
+def jsonl_xz(path: Path, size: int) -> None:
+    _xz(path, (b'{"text": "', *_blocks(size // 5, b"z"), b'"}\n{"text": "the line after the bomb"}\n'))
+
+
+def xz_dictionary(path: Path, size: int) -> None:
+    line = b'{"text": "' + b"x" * MIB + b'"}\n'
+    _xz(path, [*(line for _ in range(max(1, size // 5 // len(line)))), b'{"text": "the last line"}\n'],
+        dictionary=37)
+
+
 def jsonl_lines(path: Path, size: int) -> None:
     line = json.dumps({"text": "The same document, again and again. " * 28}).encode()
     line = line[:-2].ljust(1021, b" ") + b'"}\n'  # 1 KiB with its newline
@@ -156,10 +192,13 @@ BOMBS = {
     "parquet-dict": ("dict.parquet", "parquet", parquet_dict),
     "jsonl-zst": ("line.jsonl.zst", "jsonl", jsonl_zst),
     "jsonl-lines": ("lines.jsonl.gz", "jsonl", jsonl_lines),
+    "jsonl-xz": ("line.jsonl.xz", "jsonl", jsonl_xz),
+    "xz-dictionary": ("dictionary.jsonl.xz", "jsonl", xz_dictionary),
 }
 
 # The expanded size of each bomb at --size S.
-EXPANDED = {"jsonl-zst": lambda s: s // 5, "parquet-rows": lambda s: _parquet_rows(s) * ROW,
+EXPANDED = {"jsonl-zst": lambda s: s // 5, "jsonl-xz": lambda s: s // 5, "xz-dictionary": lambda s: s // 5,
+            "parquet-rows": lambda s: _parquet_rows(s) * ROW,
             "parquet-group": lambda s: _parquet_rows(s) * ROW, "parquet-dict": lambda s: _parquet_rows(s) * ROW}
 
 

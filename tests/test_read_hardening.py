@@ -8,9 +8,12 @@ fresh process, whose peak RSS (ru_maxrss) is what is checked.
 import bz2
 import gzip
 import json
+import lzma
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -494,3 +497,64 @@ def test_text_and_html_bombs_are_read_no_further_than_the_limit(tmp_path):
             [reject] = result["items"]
             assert reject["reason"] == "too_large" and "more than 16777216 bytes" in reject["detail"], path.name
             assert result["rss_mb"] < RSS_LIMIT_MB, (path.name, result["rss_mb"])
+
+
+# --- xz ------------------------------------------------------------------------------------------
+
+def _xz(parts, preset: int = 0) -> bytes:
+    compressor = lzma.LZMACompressor(lzma.FORMAT_XZ, filters=[{"id": lzma.FILTER_LZMA2, "preset": preset}])
+    return b"".join(compressor.compress(part) for part in parts) + compressor.flush()
+
+
+def _declare_dictionary(xz: bytes, code: int) -> bytes:
+    """One xz stream of one LZMA2 block, its block header declaring dictionary size `code` (37:
+    1.5 GiB) instead: a decoder allocates what is declared and fills it as it goes."""
+    size = (xz[12] + 1) * 4
+    header = bytearray(xz[12:12 + size])
+    at = header.index(b"\x21\x01", 2) + 2  # LZMA2's filter id, its properties' size, the dictionary size
+    header[at] = code
+    header[-4:] = struct.pack("<I", zlib.crc32(bytes(header[:-4])))
+    return xz[:12] + bytes(header) + xz[12 + size:]
+
+
+def test_xz_declaring_a_huge_dictionary_is_quarantined_unread(tmp_path):
+    """lzma.LZMAFile's memory followed the dictionary the file declares: 80 KB of .jsonl.xz
+    declaring 1.5 GiB and holding 512 MiB took 600 MB RSS read with max_doc_bytes=1000."""
+    line = b'{"text": "' + b"x" * MIB + b'"}\n'
+    path = tmp_path / "dictionary.jsonl.xz"
+    path.write_bytes(_declare_dictionary(_xz([line] * 512 + [b'{"text": "last"}\n']), 37))
+    assert path.stat().st_size < 100_000
+    result = measure(path, "jsonl", max_doc_bytes=1000)
+    [quarantine] = result["items"]
+    assert quarantine["error"] == "DecoderMemoryLimit" and quarantine["offset"] == 0
+    assert "needs more than 128 MiB" in quarantine["message"]
+    assert result["rss_mb"] < RSS_LIMIT_MB, result["rss_mb"]
+
+
+def test_xz_reads_as_before(tmp_path, data_dir):
+    """Within the decoder limit (xz -9 and below): the documents of the same file gzipped, streams
+    concatenated with zero padding between them; a cut stream or bytes after it that are not a
+    stream are quarantined after the documents before them."""
+    plain = gzip.decompress((data_dir / "ccnet_jsonl_dolma" / "cc_en_head-0091.jsonl.gz").read_bytes())
+    (tmp_path / "docs.jsonl").write_bytes(plain)
+
+    def strip_file(items):  # file and id follow the file's name
+        return [{**i, "file": None, "id": None} if isinstance(i, dict) else i for i in items]
+
+    expected = strip_file(read(tmp_path / "docs.jsonl", "jsonl"))
+    half = plain.index(b"\n", len(plain) // 2) + 1
+    variants = {"whole": lzma.compress(plain, preset=9),
+                "streams": lzma.compress(plain[:half]) + bytes(8) + lzma.compress(plain[half:]) + bytes(4)}
+    for name, data in variants.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "docs.jsonl.xz").write_bytes(data)
+        assert strip_file(read(tmp_path / name / "docs.jsonl.xz", "jsonl")) == expected, name
+    whole = variants["whole"]
+    for name, data, error in (("cut", whole[:len(whole) // 2], "TruncatedInput"),
+                              ("garbage", lzma.compress(plain[:half]) + b"not xz" * 10, "LZMAError")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "docs.jsonl.xz").write_bytes(data)
+        items = read(tmp_path / name / "docs.jsonl.xz", "jsonl")
+        assert strip_file(items[:-1]) == expected[:len(items) - 1] and len(items) > 1, name
+        assert isinstance(items[-1], Quarantined) and items[-1].error == error, name
+    assert len(items) == plain[:half].count(b"\n") + 1

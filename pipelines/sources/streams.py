@@ -1,10 +1,12 @@
 """Decompressing readers that fail loudly on truncated input and hold a bounded amount.
 
 Beam's CompressedFile and zstandard's stream_reader both return a short read, without an error,
-when a compressed file is cut off, which would lose the tail of the file silently. gzip, bz2 and
-lzma from the standard library raise EOFError; zstd and WARC's gzip members get readers here that
+when a compressed file is cut off, which would lose the tail of the file silently. gzip and bz2
+from the standard library raise EOFError; zstd, xz and WARC's gzip members get readers here that
 do the same. Every reader here decompresses at most what one read asks for, so a small file that
-expands enormously (a "zip bomb") costs time, never memory.
+expands enormously (a "zip bomb") costs time, never memory. An xz stream also declares how much
+memory its decoder takes (its dictionary, up to 1.5 GiB): one asking for more than _XZ_MEMORY is
+refused, as libzstd refuses a zstd window over 128 MiB.
 """
 
 import bz2
@@ -19,6 +21,8 @@ import zstandard
 _CHUNK = 1 << 20
 _GZIP_INPUT = 1 << 16  # compressed bytes per step: zlib copies what a step leaves unconsumed
 _MAX_MEMBERS = 1 << 16  # gzip member starts remembered ahead of the reader
+_XZ_MEMORY = 128 << 20  # xz -9 takes 65 MiB to decompress
+_XZ_MAGIC = b"\xfd7zXZ\x00"
 
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))
 
@@ -30,6 +34,10 @@ DECOMPRESSION_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, zstandard
 
 class TruncatedInput(EOFError):
     """The compressed stream ended inside a frame or member."""
+
+
+class DecoderMemoryLimit(lzma.LZMAError):
+    """The compressed stream needs a decoder larger than readers allow."""
 
 
 class _ZstdFrames:
@@ -108,6 +116,68 @@ class _ZstdReader(io.RawIOBase):
         if not n and len(buf) and not self._frames.between_frames:
             raise TruncatedInput("zstd stream ended inside a frame")
         return n
+
+
+class _XzReader(io.RawIOBase):
+    """Concatenated xz streams (zero padding between them allowed), decompressed no further than
+    each read asks, by a decoder of at most _XZ_MEMORY; raises TruncatedInput if the input stops
+    inside a stream, DecoderMemoryLimit for a stream that needs a larger decoder, LZMAError for
+    bytes after a stream that do not start one (lzma.LZMAFile ignores those)."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._in, self._in_offset = b"", 0  # input not yet given to a decoder, and its file offset
+        self._decoder, self._stream_offset = None, 0  # the current stream's (None between streams)
+
+    def readable(self):
+        return True
+
+    def _fill(self) -> bool:
+        chunk = self._raw.read(_GZIP_INPUT)
+        self._in += chunk
+        return bool(chunk)
+
+    def _start_stream(self) -> bool:
+        """Skip zero padding; False at the end of the input."""
+        while True:
+            rest = self._in.lstrip(b"\0")
+            self._in_offset += len(self._in) - len(rest)
+            self._in = rest
+            if len(self._in) >= len(_XZ_MAGIC) or not self._fill():
+                break
+        if not self._in:
+            return False
+        if not self._in.startswith(_XZ_MAGIC):
+            raise lzma.LZMAError(f"bytes at offset {self._in_offset} are not an xz stream")
+        self._decoder = lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=_XZ_MEMORY)
+        self._stream_offset = self._in_offset
+        return True
+
+    def readinto(self, buf):
+        while True:
+            if self._decoder is None and not self._start_stream():
+                return 0
+            decoder = self._decoder
+            if decoder.needs_input:
+                if not self._in and not self._fill():
+                    raise TruncatedInput(f"xz stream ends inside the stream at offset {self._stream_offset}")
+                data, self._in_offset, self._in = self._in, self._in_offset + len(self._in), b""
+            else:  # output held back from the last input
+                data = b""
+            try:
+                out = decoder.decompress(data, len(buf))
+            except lzma.LZMAError as exc:
+                if "memory usage limit" in str(exc).lower():
+                    raise DecoderMemoryLimit(f"the xz stream at offset {self._stream_offset} needs more than "
+                                             f"{_XZ_MEMORY >> 20} MiB to decompress (its dictionary); not "
+                                             f"read") from None
+                raise
+            if decoder.eof:
+                self._in_offset -= len(decoder.unused_data)
+                self._in, self._decoder = decoder.unused_data, None
+            if out:
+                buf[:len(out)] = out
+                return len(out)
 
 
 class GzipMembers(io.RawIOBase):
@@ -259,7 +329,7 @@ def decompress_as(raw, kind: str | None):
     if kind == "bzip2":
         return bz2.BZ2File(raw, mode="rb")
     if kind == "xz":
-        return lzma.LZMAFile(raw, mode="rb")
+        return io.BufferedReader(_XzReader(raw), _CHUNK)
     if kind == "zstd":
         return io.BufferedReader(_ZstdReader(raw), _CHUNK)
     return raw if isinstance(raw, io.BufferedIOBase) else io.BufferedReader(raw, _CHUNK)
