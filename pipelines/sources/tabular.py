@@ -248,10 +248,9 @@ def _run(meta, index: int, rows: int, batch_rows: int, keep_encoded: list[str], 
             info = _group(meta, j, keep_encoded, limit)
         except _READ_ERRORS:
             return run, None  # the caller meets the error again
-        _, rows, stored, own = info
-        if (own is None or own < batch_rows or (rows > batch_rows and own > _RUN_SPREAD * batch_rows)
-                or (rows == 1 and limit and stored > limit + _ROW_SLACK)):
-            return run, info
+        _, rows, _, own = info
+        if own is None or own < batch_rows or (rows > batch_rows and own > _RUN_SPREAD * batch_rows):
+            return run, info  # (a row group of one row too large to read has no batch rows either)
         run.append((j, rows, own))
     return run, None
 
