@@ -28,7 +28,7 @@ TRAIN_OUT ?= runs/train
 SET ?=
 
 .PHONY: venv demo demo-curate demo-corpus curate report compare chromium tokenizer tokenize train train-gpu quality-classifier test bench bench-filters \
-        bench-dedup bench-train peers-venv clean
+        bench-dedup bench-train bench-bombs peers-venv clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -126,6 +126,10 @@ bench-dedup: venv
 # Trainer speed on CPU beside a plain nanoGPT-style loop, and the loader alone (bench/gpu.sh is the GPU check).
 bench-train: venv
 	$(PY) bench/train_cpu.py --data-dir $(DATA_DIR)
+
+# Decompression and format bombs (5 GiB expanded) through the read path: peak RSS and seconds each.
+bench-bombs: venv
+	$(PY) bench/bombs.py --size 5GiB
 
 # datatrove and friends in their own venv (../shared/peers), plus what its WarcReader needs.
 peers-venv:
