@@ -1,14 +1,18 @@
 """A damaged newest checkpoint (a truncated model.pt or optim.pt, a garbage state.json, a byte changed
 that torch.load would accept) is reported by path and the run resumes from the newest intact one;
 with --no-fallback, or when every checkpoint is damaged, it is one line on stderr and exit code 2.
+Only evidence of damage counts: an error reading an intact checkpoint is raised, and nothing is moved.
 A training run of the smallest model the trainer tests use, on the Wikipedia and Gutenberg shards."""
 
+import errno
 import json
+import pickle
 import re
 import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from trainer import checkpoint
 from trainer import sample as sample_cli
@@ -62,7 +66,22 @@ def garbage(path: Path) -> None:
     path.write_bytes(b"\x00\x07{not json")
 
 
-DAMAGE = {"model.pt": truncate, "optim.pt": truncate, "state.json": garbage, "model.pt-flipped": flip_a_byte}
+def a_list(path: Path) -> None:
+    path.write_text("[]\n")
+
+
+def without(key: str):
+    def damage(path: Path) -> None:
+        state = json.loads(path.read_text())
+        del state[key]
+        path.write_text(json.dumps(state))
+    return damage
+
+
+DAMAGE = {"model.pt": truncate, "optim.pt": truncate, "state.json": garbage, "model.pt-flipped": flip_a_byte,
+          # valid JSON, but not a checkpoint's state: damaged too, in the upfront check as in the resume
+          "state.json-list": a_list, "state.json-no-config_hash": without("config_hash"),
+          "state.json-no-loader": without("loader"), "state.json-no-tokens": without("tokens")}
 
 
 def last_config(run: Path) -> dict:
@@ -91,9 +110,10 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_earlier_one(run_dir, toke
     assert checkpoint.load(run_dir / "checkpoints" / NEWEST)["state"]["step"] == 4
 
 
-def test_no_fallback_is_one_line_and_exit_code_2(run_dir, token_shards, capsys):
-    damaged = run_dir / "checkpoints" / NEWEST / "model.pt"
-    truncate(damaged)
+@pytest.mark.parametrize("damage", ["model.pt", "state.json-list"])
+def test_no_fallback_is_one_line_and_exit_code_2(run_dir, token_shards, capsys, damage):
+    damaged = run_dir / "checkpoints" / NEWEST / damage.split("-")[0]
+    DAMAGE[damage](damaged)
     assert resume(run_dir, token_shards, "--no-fallback") == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
@@ -133,3 +153,88 @@ def test_sample_falls_back_or_names_the_damaged_checkpoint(run_dir, capsys):
     # One checkpoint directory, given as such: that one, or a UsageError (one line, exit code 2) naming the file.
     with pytest.raises(checkpoint.CheckpointError, match=re.escape(f"{run_dir / 'checkpoints' / NEWEST / 'model.pt'}: ")):
         sample_cli.load(run_dir / "checkpoints" / NEWEST)
+    assert sample_cli.main(["--checkpoint", str(run_dir / "checkpoints" / NEWEST), "--prompt", "The history of"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("error: ") and f"{run_dir / 'checkpoints' / NEWEST / 'model.pt'}: " in err
+
+
+# --- what is not damage -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("error", [MemoryError("out of memory"), OSError(errno.EIO, "Input/output error"),
+                                   RuntimeError("PytorchStreamReader failed reading file data/0")])
+def test_an_error_reading_an_intact_checkpoint_is_raised_not_fallen_back_from(run_dir, token_shards, monkeypatch,
+                                                                               error):
+    """model.pt matches its recorded sha256, so whatever torch.load raises (out of memory, a read error, or
+    even a zip error: then the file was saved so) is not damage: no resume from an older step, nothing
+    moved aside."""
+    newest = run_dir / "checkpoints" / NEWEST
+    real = torch.load
+
+    def failing(file, *args, **kwargs):
+        if Path(file) == newest / "model.pt":
+            raise error
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", failing)
+    with pytest.raises(type(error), match=re.escape(str(error))):
+        checkpoint.load_latest(run_dir / "checkpoints")
+    with pytest.raises(type(error), match=re.escape(str(error))):
+        resume(run_dir, token_shards)
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [EARLIER, NEWEST]
+    assert last_config(run_dir)["resumed_from"] is None  # no resumed run was logged
+
+
+def unchecked_checkpoint(root: Path, step: int, elements: int) -> Path:
+    """A checkpoint as written before state.json recorded its files' sizes and sha256."""
+    path = checkpoint.save(root, step, {"w": torch.arange(elements, dtype=torch.float32)}, {"state": {}},
+                           {"tokens": 0, "loader": {}, "config_hash": "0" * 16, "model": {}, "tokenizer": {}}, 2)
+    state = json.loads((path / "state.json").read_text())
+    del state["files"]
+    (path / "state.json").write_text(json.dumps(state))
+    return path
+
+
+# A model.pt cut to this many bytes -> what torch.load (torch 2.13, weights_only) raises for it: every one
+# is damage in a checkpoint without a recorded sha256 (checkpoint.torn).
+TORN = {0: EOFError,  # empty
+        2: pickle.UnpicklingError,  # not a zip: read as a pickle
+        10: RuntimeError,  # "PytorchStreamReader failed reading zip archive: not a ZIP archive"
+        5_000: OSError,  # EINVAL: the zip reader seeks before the start of a file of 4 to about 68 KiB
+        100_000: RuntimeError}  # "... failed finding central directory"
+
+
+@pytest.mark.parametrize("size", TORN)
+def test_a_torn_file_without_a_recorded_sha256_is_damage(tmp_path, size):
+    root = tmp_path / "checkpoints"
+    earlier = unchecked_checkpoint(root, 2, 50_000)
+    newest = unchecked_checkpoint(root, 4, 50_000)  # model.pt: 200 KB of weights
+    model = newest / "model.pt"
+    model.write_bytes(model.read_bytes()[:size])
+    with pytest.raises(Exception) as raw:
+        torch.load(model, map_location="cpu", weights_only=True)
+    assert type(raw.value) is TORN[size] and checkpoint.torn(raw.value), raw.value
+    assert getattr(raw.value, "errno", None) == (errno.EINVAL if TORN[size] is OSError else None)
+    expected = re.escape(f"{model}: unreadable, torn ({TORN[size].__name__}")
+    with pytest.raises(checkpoint.CheckpointError, match=expected):
+        checkpoint.load(newest)
+    warnings = []
+    found, saved, skipped = checkpoint.load_latest(root, warn=warnings.append)
+    assert found == earlier and saved["state"]["step"] == 2 and [p for p, _ in skipped] == [newest]
+    assert len(warnings) == 1 and str(model) in warnings[0]
+
+
+def test_other_errors_on_a_file_without_a_recorded_sha256_are_raised(tmp_path, monkeypatch):
+    root = tmp_path / "checkpoints"
+    unchecked_checkpoint(root, 2, 10)
+    unchecked_checkpoint(root, 4, 10)
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(torch, "load", out_of_memory)
+    with pytest.raises(MemoryError):
+        checkpoint.load_latest(root)
+    (root / "step-0000004" / "optim.pt").unlink()  # a missing file is damage, recorded or not
+    monkeypatch.undo()
+    assert checkpoint.load_latest(root)[0] == root / "step-0000002"

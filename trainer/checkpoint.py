@@ -11,11 +11,19 @@ are full (unsharded) state dicts, so a run can resume on any number of ranks and
 save (truncated, overwritten) is caught even where torch.load would accept it; checkpoints written
 before that are read without the check. A damaged checkpoint raises `CheckpointError`, naming the
 file; `load_latest` then falls back to the newest intact one (or, with fallback off, stops there).
+
+Only evidence of damage counts: a missing file, a state.json that is not JSON or lacks what a resume
+reads, a size or sha256 other than the recorded one, or, for a file without a recorded sha256, one of
+the errors torch.load raises for a torn file (`torn`). Any other error (out of memory, a
+read error, a file that matches its sha256 yet does not load) is raised as it is: it says nothing
+about the checkpoint, and falling back would silently discard the newest progress.
 """
 
+import errno
 import hashlib
 import json
 import os
+import pickle
 import re
 import shutil
 from pathlib import Path
@@ -39,11 +47,6 @@ def checkpoints(root: str | Path) -> list[Path]:
         return []
     found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _NAME.match(p.name)) and (p / "state.json").exists()]
     return [p for _, p in sorted(found)]
-
-
-def latest(root: str | Path) -> Path | None:
-    found = checkpoints(root)
-    return found[-1] if found else None
 
 
 def save(root: str | Path, step: int, model_state: dict, optim_state: dict, state: dict, keep_last: int) -> Path:
@@ -76,41 +79,79 @@ def _describe(path: Path) -> dict:
     return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
-def _check_file(path: Path, recorded: dict | None) -> None:
-    """The file against the size and sha256 state.json recorded for it (none in older checkpoints)."""
+# What a resume and trainer.sample read from state.json, and its type: every checkpoint has them.
+STATE_KEYS = {"step": int, "tokens": int, "loader": dict, "config_hash": str, "model": dict, "tokenizer": dict}
+
+
+def read_state(path: str | Path, required: tuple[str, ...] = tuple(STATE_KEYS)) -> dict:
+    """A checkpoint directory's state.json, checked to hold the `required` keys of `STATE_KEYS`;
+    CheckpointError, naming the file, where it is missing, not UTF-8 JSON, or not a checkpoint's state;
+    UsageError where it may not be read. Other read errors are raised as they are."""
+    state_file = Path(path) / "state.json"
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(f"{state_file}: unreadable ({type(e).__name__}: {one_line(e)})") from None
+    except PermissionError as e:  # not damage: no fallback, but one line
+        raise UsageError(f"{state_file}: cannot be read ({e.strerror})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{state_file}: not a checkpoint's state (a JSON {type(state).__name__}, not an object)")
+    wrong = [f"{key} ({'missing' if key not in state else type(state[key]).__name__ + ', not ' + kind.__name__})"
+             for key, kind in ((key, STATE_KEYS[key]) for key in required)
+             if not isinstance(state.get(key), kind) or (kind is int and isinstance(state[key], bool))]
+    if wrong:
+        raise CheckpointError(f"{state_file}: not a checkpoint's state: {', '.join(wrong)}")
+    return state
+
+
+def torn(error: BaseException) -> bool:
+    """Whether `error` is one torch.load raises for a truncated or torn file (torch 2.x, weights_only):
+    the zip reader's "PytorchStreamReader failed ..." RuntimeError (no or a broken central directory),
+    OSError EINVAL (a file of 4 to about 68 KiB: the reader seeks before its start looking for the
+    directory), EOFError (empty) and UnpicklingError (a few bytes: not a zip, read as a pickle)."""
+    if isinstance(error, RuntimeError):
+        return str(error).startswith("PytorchStreamReader failed")
+    if isinstance(error, OSError):
+        return error.errno == errno.EINVAL
+    return isinstance(error, (EOFError, pickle.UnpicklingError))
+
+
+def _check_file(path: Path, recorded) -> bool:
+    """The file against the size and sha256 state.json recorded for it: CheckpointError where they
+    differ or it is missing; True where its sha256 matched, False where none was recorded (older
+    checkpoints)."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
     if not isinstance(recorded, dict):
-        return
+        return False
     size = path.stat().st_size
     if "bytes" in recorded and size != recorded["bytes"]:
         raise CheckpointError(f"{path}: {size} bytes, but state.json recorded {recorded['bytes']} "
                               "(truncated or overwritten)")
-    if "sha256" in recorded and _describe(path)["sha256"] != recorded["sha256"]:
+    if "sha256" not in recorded:
+        return False
+    if _describe(path)["sha256"] != recorded["sha256"]:
         raise CheckpointError(f"{path}: its sha256 is not the one state.json recorded (damaged after the save)")
+    return True
 
 
 def load(path: str | Path, parts: tuple[str, ...] = PARTS) -> dict:
     """{"state": state.json, "model": ..., "optim": ...} (the `parts` asked for) of one checkpoint
     directory, each file checked and loaded with weights_only=True; CheckpointError names the file
-    that is missing, damaged or unreadable."""
+    that is missing or damaged. An error that is no evidence of damage is raised as it is."""
     path = Path(path)
-    state_file = path / "state.json"
-    try:
-        state = json.loads(state_file.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise CheckpointError(f"{state_file}: unreadable ({type(e).__name__}: {one_line(e)})") from None
-    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
-        raise CheckpointError(f"{state_file}: not a checkpoint's state (no step)")
+    state = read_state(path)
     saved = {"state": state}
     recorded = state.get("files") if isinstance(state.get("files"), dict) else {}
     for part in parts:
         file = path / f"{part}.pt"
+        verified = _check_file(file, recorded.get(file.name))
         try:
-            _check_file(file, recorded.get(file.name))
             saved[part] = torch.load(file, map_location="cpu", weights_only=True)
-        except CheckpointError:
-            raise
-        except Exception as e:  # torch.load's errors for a torn or foreign file are of many types
-            raise CheckpointError(f"{file}: unreadable ({type(e).__name__}: {one_line(e)[:300]})") from None
+        except Exception as e:
+            if verified or not torn(e):  # the bytes saved, or an error a torn file does not give
+                raise
+            raise CheckpointError(f"{file}: unreadable, torn ({type(e).__name__}: {one_line(e)[:300]})") from None
     return saved
 
 

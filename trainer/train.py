@@ -340,8 +340,8 @@ def check_inputs(config: RunConfig, data: str, out: str, tokenizer_path: str | N
         raise UsageError(f"--out {out} is a file, not a run directory")
     for found in reversed(checkpoint.checkpoints(Path(out) / "checkpoints")):  # what a resume would continue
         try:
-            saved = json.loads((found / "state.json").read_text())["config_hash"]
-        except (OSError, ValueError, KeyError):
+            saved = checkpoint.read_state(found, required=("config_hash",))["config_hash"]
+        except checkpoint.CheckpointError:
             continue  # damaged: the resume falls back past it, and says so
         if saved != config_hash(config):
             raise ConfigError(f"--out {out} was trained with another configuration (hash {saved}, now "
