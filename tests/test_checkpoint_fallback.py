@@ -2,13 +2,18 @@
 that torch.load would accept) is reported by path and the run resumes from the newest intact one;
 with --no-fallback, or when every checkpoint is damaged, it is one line on stderr and exit code 2.
 Only evidence of damage counts: an error reading an intact checkpoint is raised, and nothing is moved.
+On two ranks, rank 0 picks the checkpoint for both.
 A training run of the smallest model the trainer tests use, on the Wikipedia and Gutenberg shards."""
 
 import errno
 import json
+import os
 import pickle
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -238,3 +243,94 @@ def test_other_errors_on_a_file_without_a_recorded_sha256_are_raised(tmp_path, m
     (root / "step-0000004" / "optim.pt").unlink()  # a missing file is damage, recorded or not
     monkeypatch.undo()
     assert checkpoint.load_latest(root)[0] == root / "step-0000002"
+
+
+# --- two ranks: rank 0 picks the checkpoint for both ---------------------------------------------------
+
+DRIVER = """
+import os, sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+Path({pids!r}, os.environ["RANK"]).write_text(str(os.getpid()))  # torchrun starts each rank in its own session
+from trainer import checkpoint
+
+real = checkpoint._describe
+
+
+def describe(path):  # on this rank alone, the newest checkpoint's files read back other bytes than were saved
+    found = real(path)
+    if os.environ["RANK"] == {rank!r} and Path(path).parent.name == {newest!r}:
+        found = dict(found, sha256="0" * 64)
+    return found
+
+
+checkpoint._describe = describe
+from trainer.train import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def torchrun(script: Path, argv: list[str], pids: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """2 ranks on CPU (gloo). A launch that hangs (mismatched collectives) is killed: torchrun's process
+    group, and each rank by the pid it wrote under `pids` (torchrun gives each rank a session of its own)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script),
+               *argv]
+    for _ in range(2):  # torchrun picks a free port, then binds it: another process can take it first
+        with subprocess.Popen(command, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True) as launch:
+            try:
+                out, err = launch.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(launch.pid, signal.SIGKILL)
+                for rank in pids.iterdir():
+                    try:
+                        os.kill(int(rank.read_text()), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
+                launch.communicate()
+                pytest.fail(f"2 ranks did not finish in {timeout} s: a collective waits for a rank that never calls it")
+        if launch.returncode == 0 or "address already in use" not in err.lower():
+            break
+    return subprocess.CompletedProcess(command, launch.returncode, out, err)
+
+
+def resume_on_two_ranks(run: Path, tokens: Path, damaged_on_rank: int, tmp_path: Path) -> subprocess.CompletedProcess:
+    script, pids = tmp_path / "driver.py", tmp_path / "pids"
+    pids.mkdir()
+    script.write_text(DRIVER.format(repo=str(REPO), pids=str(pids), rank=str(damaged_on_rank), newest=NEWEST))
+    argv = ["--config", CONFIG, "--data", str(tokens), "--out", str(run)]
+    for setting in [*SETTINGS, "train.stop_at=5"]:
+        argv += ["--set", setting]
+    return torchrun(script, argv, pids)
+
+
+def test_two_ranks_resume_from_the_step_rank_0_picks(run_dir, token_shards, tmp_path):
+    """Rank 0 finds the newest checkpoint damaged, rank 1 would read it intact: both resume from the
+    earlier one, on the same global batches as the first run."""
+    first = {r["step"]: r for r in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines()) if "loss" in r}
+    done = resume_on_two_ranks(run_dir, token_shards, 0, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = last_config(run_dir)
+    assert config["world_size"] == 2 and config["resumed_from"].endswith(EARLIER), config
+    assert [d["path"] for d in config["damaged_checkpoints"]] == [str(run_dir / "checkpoints" / NEWEST)]
+    log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    again = [r for r in log if "loss" in r][len(first):]
+    assert [r["step"] for r in again] == [3, 4, 5]
+    for r in again[:2]:  # both ranks from step 2: the global batches of the first run
+        assert r["batch_digest"] == first[r["step"]]["batch_digest"], (r, first[r["step"]])
+        assert r["loss"] == pytest.approx(first[r["step"]]["loss"], rel=1e-5)
+    assert (run_dir / "checkpoints" / f"{NEWEST}.damaged").is_dir()
+
+
+def test_two_ranks_stop_together_when_one_cannot_read_rank_0s_pick(run_dir, token_shards, tmp_path):
+    """Rank 0 reads the newest checkpoint intact, rank 1 cannot: rank 1 does not resume from another
+    step on its own; both stop, naming the file, and nothing is moved aside."""
+    before = (run_dir / "log.jsonl").read_text()
+    done = resume_on_two_ranks(run_dir, token_shards, 1, tmp_path)
+    assert done.returncode != 0
+    newest = run_dir / "checkpoints" / NEWEST
+    assert f"{newest / 'model.pt'}: its sha256 is not the one state.json recorded" in done.stderr, done.stderr[-3000:]
+    assert f"{newest}: rank 0 read it intact, but 1 other rank(s) could not" in done.stderr, done.stderr[-3000:]
+    assert (run_dir / "log.jsonl").read_text() == before
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [EARLIER, NEWEST]

@@ -42,6 +42,15 @@ class Runtime:
         if self.distributed:
             dist.barrier()
 
+    def broadcast(self, value):
+        """Rank 0's `value` (any picklable object) on every rank; every rank must call it. The value
+        itself on one process."""
+        if not self.distributed:
+            return value
+        box = [value if self.main else None]
+        dist.broadcast_object_list(box, src=0, device=self.device if self.device.type == "cuda" else None)
+        return box[0]
+
 
 def start() -> Runtime:
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -187,6 +187,49 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
+def _resume(root: Path, fallback: bool, runtime: distributed.Runtime) -> tuple[Path | None, dict | None, list]:
+    """The checkpoint every rank resumes from: (its path, `checkpoint.load`'s dict, the damaged newer
+    ones skipped, each with why), or (None, None, []) for a new run. Rank 0 alone picks it, falling back
+    past damaged ones, and tells the others, which load that one; so the ranks cannot resume from
+    different steps, and they make the same collective calls whatever each of them reads. An error on
+    any rank is raised on every rank (the others name the checkpoint and leave the cause to that rank's)."""
+    found, error = None, None
+    if runtime.main:
+        try:
+            found = checkpoint.load_latest(root, fallback, warn=_warn)
+        except Exception as e:  # raised below, once the other ranks know
+            error = e
+    if not runtime.distributed:
+        if error is not None:
+            raise error
+        return found or (None, None, [])
+    decision = None
+    if runtime.main:
+        decision = ({"error": str(error), "usage": isinstance(error, UsageError)} if error is not None else
+                    {"path": str(found[0]) if found else None,
+                     "skipped": [(str(path), why) for path, why in found[2]] if found else []})
+    decision = runtime.broadcast(decision)
+    if "error" in decision:
+        if error is not None:
+            raise error
+        raise (checkpoint.CheckpointError if decision["usage"] else RuntimeError)(decision["error"])
+    path = Path(decision["path"]) if decision["path"] else None
+    saved = found[1] if found else None
+    if not runtime.main and path is not None:
+        try:
+            saved = checkpoint.load(path)
+        except Exception as e:
+            error = e
+    usage, other = runtime.all_reduce_sum([float(isinstance(error, UsageError)),
+                                           float(error is not None and not isinstance(error, UsageError))])
+    if error is not None:
+        raise error
+    if usage or other:
+        why = f"{path}: rank 0 read it intact, but {int(usage + other)} other rank(s) could not (see their errors)"
+        raise checkpoint.CheckpointError(why) if not other else RuntimeError(why)
+    return path, saved, [(Path(p), why) for p, why in decision["skipped"]]
+
+
 def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, runtime, fallback: bool = True) -> dict:
     d, t = config.data, config.train
     if d.global_batch % (runtime.world_size * d.micro_batch):
@@ -215,10 +258,8 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
                                           (config.optim.beta1, config.optim.beta2), runtime.device.type)
     chash = config_hash(config)
     step, tokens_seen = 0, 0
-    found = checkpoint.load_latest(out / "checkpoints", fallback, warn=_warn if runtime.main else None)
-    resume_from, skipped = (found[0], found[2]) if found else (None, [])
-    if found is not None:
-        saved = found[1]
+    resume_from, saved, skipped = _resume(out / "checkpoints", fallback, runtime)
+    if saved is not None:
         state = saved["state"]
         if state["config_hash"] != chash:
             raise ValueError(f"{resume_from} was trained with another configuration (hash {state['config_hash']}, "
@@ -226,11 +267,9 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
         distributed.load_full_state(model, optimizer, saved["model"], saved["optim"])
         loader.load_state_dict(state["loader"])
         step, tokens_seen = state["step"], state["tokens"]
-    if skipped:
-        runtime.barrier()  # every rank has read the checkpoints before one is moved
-        if runtime.main:
-            _warn(f"resuming from {resume_from}, the newest intact checkpoint; the damaged newer ones are moved "
-                  f"aside: {', '.join(str(checkpoint.set_aside(path)) for path, _ in skipped)}")
+    if skipped and runtime.main:  # only rank 0 read them; every rank has loaded the one it resumes from
+        _warn(f"resuming from {resume_from}, the newest intact checkpoint; the damaged newer ones are moved "
+              f"aside: {', '.join(str(checkpoint.set_aside(path)) for path, _ in skipped)}")
 
     log = TrainingLog(out, runtime.main, t.tensorboard, resume=resume_from is not None)
     if runtime.main:
