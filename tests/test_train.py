@@ -167,3 +167,34 @@ def test_next_token_training_needs_no_mask_token():
     assert targets == 8 and inputs["input_ids"].shape == (1, 8)
     with pytest.raises(KeyError, match="MASK"):
         Objective(load_config(str(REPO / "configs/train/tiny-bert.yaml"), []), gpt2_like, torch.device("cpu"))
+
+
+def test_optimiser_and_model_bounds_are_what_torch_accepts(tmp, capsys):
+    """AdamW refuses beta = 1 and nn.Dropout p > 1 only once the ranks have started: the config check
+    refuses them (and NaN, and an infinite learning rate) first, one line, exit code 2; the values just
+    inside the bounds build the model and the optimiser."""
+    from trainer.config import ConfigError
+    from trainer.train import build_model, main
+
+    tiny = str(REPO / "configs/train/tiny.yaml")
+    for setting, message in [("optim.beta1=1.0", "optim.beta1 1.0: must be in [0, 1)"),
+                             ("optim.beta2=1", "optim.beta2 1.0: must be in [0, 1)"),
+                             ("optim.beta2=-0.1", "optim.beta2 -0.1: must be in [0, 1)"),
+                             ("optim.weight_decay=-1", "optim.weight_decay -1.0: must be in [0, inf)"),
+                             ("optim.lr=nan", "optim.lr nan: must be in (0, inf)"),
+                             ("optim.lr=inf", "optim.lr inf: must be in (0, inf)"),
+                             ("model.dropout=1.5", "model.dropout 1.5: must be in [0, 1)"),
+                             ("model.n_head=0", "model.n_head 0: must be in [1, inf]")]:
+        with pytest.raises(ConfigError) as caught:
+            load_config(tiny, [*SMALL, setting])
+        assert str(caught.value) == message
+    edge = load_config(tiny, [*SMALL, "optim.beta1=0", "optim.beta2=0.999999", "optim.weight_decay=0",
+                              "model.dropout=0.999", "optim.grad_clip=inf"])
+    model = build_model(edge, 100)
+    model.configure_optimizer(edge.optim.weight_decay, edge.optim.lr, (edge.optim.beta1, edge.optim.beta2), "cpu")
+    argv = ["--config", tiny, "--data", str(tmp.parent / "tokens"), "--out", str(tmp / "beta")]
+    for setting in [*SMALL, "train.max_steps=2", "optim.beta2=1.0"]:
+        argv += ["--set", setting]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == "error: optim.beta2 1.0: must be in [0, 1)\n" and not (tmp / "beta").exists()

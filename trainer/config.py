@@ -151,26 +151,43 @@ def load_config(path: str | None, overrides: list[str] = ()) -> RunConfig:
     return config
 
 
-# Each number's allowed range: (low, high, whether low itself is allowed); None is unbounded.
-_RANGES = {"data.seq_len": (1, None, True), "data.global_batch": (1, None, True), "data.micro_batch": (1, None, True),
-           "data.workers": (0, None, True), "data.mlm_rate": (0, 1, False), "optim.lr": (0, None, False),
-           "optim.min_lr_ratio": (0, 1, True), "optim.warmup_steps": (0, None, True),
-           "optim.weight_decay": (0, None, True), "optim.beta1": (0, 1, True), "optim.beta2": (0, 1, True),
-           "optim.grad_clip": (0, None, False), "train.max_steps": (1, None, True), "train.stop_at": (0, None, True),
-           "train.log_every": (1, None, True), "train.eval_every": (0, None, True),
-           "train.eval_sequences": (0, None, True), "train.checkpoint_every": (0, None, True),
-           "train.keep_last": (1, None, True)}
+INF = float("inf")
+# Each number's allowed range: (low, high, whether low itself is allowed, whether high is), within what
+# torch and the loop accept: AdamW wants 0 <= beta < 1 and weight decay >= 0, dropout must be below 1
+# (1 drops every activation); an infinite lr or weight decay sends the weights to inf, while an infinite
+# grad_clip is no clipping. NaN is in no range.
+_RANGES = {"data.seq_len": (1, INF, True, True), "data.global_batch": (1, INF, True, True),
+           "data.micro_batch": (1, INF, True, True), "data.workers": (0, INF, True, True),
+           "data.mlm_rate": (0, 1, False, True), "optim.lr": (0, INF, False, False),
+           "optim.min_lr_ratio": (0, 1, True, True), "optim.warmup_steps": (0, INF, True, True),
+           "optim.weight_decay": (0, INF, True, False), "optim.beta1": (0, 1, True, False),
+           "optim.beta2": (0, 1, True, False), "optim.grad_clip": (0, INF, False, True),
+           "train.max_steps": (1, INF, True, True), "train.stop_at": (0, INF, True, True),
+           "train.log_every": (1, INF, True, True), "train.eval_every": (0, INF, True, True),
+           "train.eval_sequences": (0, INF, True, True), "train.checkpoint_every": (0, INF, True, True),
+           "train.keep_last": (1, INF, True, True)}
+# The model's numbers (where set): ModelConfig checks its choices, not these, and torch would fail on
+# them only once the ranks have started (a zero n_head divides by zero; nn.Dropout refuses p > 1).
+_MODEL_RANGES = {"n_layer": (1, INF, True, True), "n_head": (1, INF, True, True), "d_model": (1, INF, True, True),
+                 "d_ff": (1, INF, True, True), "max_seq_len": (1, INF, True, True), "dropout": (0, 1, True, False),
+                 "norm_eps": (0, INF, True, False), "rope_base": (0, INF, False, False),
+                 "vocab_multiple": (1, INF, True, True)}
+
+
+def _check_range(name: str, value, bounds: tuple) -> None:
+    low, high, low_closed, high_closed = bounds
+    if not (low < value < high or (value == low and low_closed) or (value == high and high_closed)):
+        shown = "inf" if high == INF else high
+        raise ConfigError(f"{name} {value!r}: must be in {'[' if low_closed else '('}{low}, {shown}"
+                          f"{']' if high_closed else ')'}")
 
 
 def check(config: RunConfig) -> None:
     if config.objective not in OBJECTIVES:
         raise ConfigError(f"objective {config.objective!r}: choose from {OBJECTIVES}")
-    for name, (low, high, closed) in _RANGES.items():
+    for name, bounds in _RANGES.items():
         section, key = name.split(".")
-        value = getattr(getattr(config, section), key)
-        if value < low or (value == low and not closed) or (high is not None and value > high):
-            bounds = f"{'[' if closed else '('}{low}, {high if high is not None else 'inf'}]"
-            raise ConfigError(f"{name} {value!r}: must be in {bounds}")
+        _check_range(name, getattr(getattr(config, section), key), bounds)
     mixture = config.data.mixture
     if mixture is not None and (not isinstance(mixture, dict) or not mixture or not all(
             isinstance(k, str) and isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0
@@ -206,7 +223,9 @@ def check_model(config: RunConfig) -> None:
         if value is not None or defaults[key] is not None:
             # d_ff and norm_position default to None (derived): an int and a string are theirs
             current = defaults[key] if defaults[key] is not None else {"d_ff": 0}.get(key, "")
-            _coerce(value, current, f"model.{key}")  # checked only: the hash sees the settings as given
+            checked = _coerce(value, current, f"model.{key}")  # checked only: the hash sees the settings as given
+            if key in _MODEL_RANGES and checked is not None:
+                _check_range(f"model.{key}", checked, _MODEL_RANGES[key])
     settings = {"max_seq_len": config.data.seq_len, **config.model,
                 "arch": "decoder" if config.objective == "clm" else "encoder"}
     try:
