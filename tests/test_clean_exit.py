@@ -33,7 +33,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.tokenize import list_token_files
 from schemas.tokens import token_schema
-from tests.conftest import REPO, curate
+from conftest import REPO, curate
 
 
 class _Page(bytearray):

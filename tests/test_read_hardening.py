@@ -11,8 +11,6 @@ import json
 import lzma
 import os
 import struct
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -20,41 +18,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import pipelines
 from pipelines.sources import READERS, FileContext, Quarantined, Rejected
+from reader_bombs import measure
 
 MIB = 1 << 20
 BOMB_MIB = 256
 RSS_LIMIT_MB = 400  # the interpreter with the readers imported takes about 100 MB
-
-_MEASURE = r"""
-import json, resource, sys
-from pipelines.sources import READERS, FileContext, Quarantined, Rejected
-path, fmt, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-ctx = FileContext("bomb", fmt, path, path.rsplit("/", 1)[-1], options)
-items = []
-with open(path, "rb") as raw:
-    for item in READERS[fmt](raw, ctx):
-        if isinstance(item, Quarantined):
-            items.append({"kind": "quarantine", "offset": item.offset, "error": item.error, "message": item.message})
-        elif isinstance(item, Rejected):
-            items.append({"kind": "reject", "offset": item.doc["offset"], "reason": item.reason,
-                          "detail": item.detail, "title": item.doc["title"], "url": item.doc["url"]})
-        else:
-            items.append({"kind": "doc", "offset": item["offset"], "title": item["title"], "text": item["text"][:100]})
-print(json.dumps({"items": items, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
-
-
-def measure(path: Path, fmt: str, **options) -> dict:
-    """Read `path` with READERS[fmt] in a fresh process: its items and peak RSS (MB)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(pipelines.__file__).resolve().parents[1])}
-    # Linux carries the high-water RSS of the image an exec replaces into ru_maxrss, so a child
-    # exec'ed straight from pytest would report pytest's size; sh forks it from a small process.
-    run = subprocess.run(["sh", "-c", '"$0" "$@"; exit $?', sys.executable, "-c", _MEASURE, str(path), fmt,
-                          json.dumps(options)], cwd=path.parent, env=env, capture_output=True, text=True, timeout=180)
-    assert run.returncode == 0, run.stderr[-2000:]
-    return json.loads(run.stdout.splitlines()[-1])
 
 
 def read(path: Path, fmt: str, **options) -> list:

@@ -5,54 +5,23 @@ by the reader alone in a fresh process, whose peak RSS (ru_maxrss) is what is ch
 """
 
 import gzip
-import json
-import os
 import random
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
 import pytest
 import zstandard
 
-import pipelines
 from pipelines.sources import READERS, FileContext, Quarantined, Rejected, document_id
+from reader_bombs import measure as measure_fields
 
 MIB = 1 << 20
 BOMB_MIB = 256
 RSS_LIMIT_MB = 400  # the interpreter with the readers imported takes about 75 MB
 
-_MEASURE = r"""
-import json, resource, sys
-from pipelines.sources import READERS, FileContext, Quarantined, Rejected
-path, fmt, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-ctx = FileContext("bomb", fmt, path, path.rsplit("/", 1)[-1], options)
-items = []
-with open(path, "rb") as raw:
-    for item in READERS[fmt](raw, ctx):
-        if isinstance(item, Quarantined):
-            items.append({"kind": "quarantine", "offset": item.offset, "error": item.error, "message": item.message})
-        elif isinstance(item, Rejected):
-            items.append({"kind": "reject", "offset": item.doc["offset"], "reason": item.reason, "detail": item.detail})
-        else:
-            items.append({"kind": "doc", "offset": item["offset"], "url": item["url"],
-                          "size": len(item.get("content") or item.get("text") or "")})
-usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"items": items, "rss_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime}))
-"""
-
 
 def measure(path: Path, fmt: str, **options) -> dict:
-    """Read `path` with READERS[fmt] in a fresh process: its items, peak RSS (MB) and CPU seconds."""
-    # The package this test imported, whichever copy that is.
-    env = {**os.environ, "PYTHONPATH": str(Path(pipelines.__file__).resolve().parents[1])}
-    # Linux carries the high-water RSS of the image an exec replaces into ru_maxrss, so a child
-    # exec'ed straight from pytest would report pytest's size; sh forks it from a small process.
-    run = subprocess.run(["sh", "-c", '"$0" "$@"; exit $?', sys.executable, "-c", _MEASURE, str(path), fmt,
-                          json.dumps(options)], cwd=path.parent, env=env, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    return json.loads(run.stdout.splitlines()[-1])
+    return measure_fields(path, fmt, ("url", "size"), **options)
 
 
 def read(path: Path, fmt: str = "warc", **options) -> list:

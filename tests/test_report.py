@@ -8,7 +8,7 @@ import pytest
 
 from pipelines.report.__main__ import write_report
 from pipelines.report.compare import compare
-from tests.conftest import REPO, curate
+from conftest import REPO, curate
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "artifacts"

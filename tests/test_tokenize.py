@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.tokenize import TokenizeFailed, run as tokenize
-from tests.conftest import read_rows
+from conftest import read_rows
 from trainer.tokenizer import SPECIAL_TOKENS, load_tokenizer, main as train_tokenizer
 
 
