@@ -415,6 +415,23 @@ def test_split_file_larger_than_the_limit_is_decoded_as_a_whole(tmp_path):
         assert items[-1]["offset"] == data.rindex(b"Im Caf")
 
 
+def test_split_file_with_a_bom_and_a_bad_byte_keeps_every_entry(tmp_path):
+    """A BOM names the encoding but one invalid byte after it was fatal: read whole, the file was
+    quarantined; read in two passes, the entries decoded ahead of the bad byte were lost with it.
+    Now it is decoded with a replacement there, whichever way it is read."""
+    entries = [f"entry {i} café\n" * 3 for i in range(2000)] + ["bad \ufffd byte\n", "after\n"]
+    data = b"\xef\xbb\xbf" + "%\n".join(entries).encode().replace("\ufffd".encode(), b"\xff")
+    path = tmp_path / "bom.txt"
+    path.write_bytes(data)
+    for limit in (0, 4096):  # read whole, and in two passes
+        with open(path, "rb") as raw:
+            items = list(READERS["text"](raw, FileContext("t", "text", str(path), "bom", {"split": "%",
+                                                                                       "max_doc_bytes": limit})))
+        assert all(isinstance(item, dict) for item in items), limit
+        assert [item["text"] for item in items[-2:]] == ["bad \ufffd byte", "after"], limit
+        assert len(items) == 2002 and json.loads(items[0]["metadata"])["encoding"] == "utf-8-sig+replace"
+
+
 def test_large_split_files_read_as_decoded_whole(tmp_path, data_dir):
     """Real fortune files, and the same in legacy encodings, read with a max_doc_bytes far below
     their size: the same entries, offsets, ids, texts and encodings as decoding the file whole

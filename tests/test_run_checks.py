@@ -209,10 +209,20 @@ RANKS = textwrap.dedent("""
     import json, os, sys
     import torch.distributed as dist
     from schemas import run_manifest
+    from schemas.errors import IncompleteRun
+    from trainer.data import shards as shards_module
     from trainer.data.shards import TokenShards
     dist.init_process_group("gloo")
     hashed, real = [], run_manifest.sha256_file
     run_manifest.sha256_file = lambda *args: hashed.append(args) or real(*args)
+    verify = shards_module.verify_run
+
+    def verify_on_this_rank(uri, *args, **kwargs):  # a run that only rank 1 finds torn (its own mount)
+        if uri.endswith("rank1-torn") and dist.get_rank() == 1:
+            raise IncompleteRun(f"{uri}: rank 1 finds a torn file")
+        return verify(uri, *args, **kwargs)
+
+    shards_module.verify_run = verify_on_this_rank
     out = {}
     for run in sys.argv[2:]:
         hashed.clear()
@@ -235,7 +245,9 @@ def test_under_a_process_group_only_rank_0_hashes(run_dir, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-    ranks = [subprocess.Popen([sys.executable, "-c", RANKS, str(tokenizer), str(run_dir), str(bad)], cwd=REPO,
+    rank1_torn = shutil.copytree(run_dir, tmp_path / "rank1-torn")
+    ranks = [subprocess.Popen([sys.executable, "-c", RANKS, str(tokenizer), str(run_dir), str(bad), str(rank1_torn)],
+                              cwd=REPO,
                               env={**env, "RANK": str(rank)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for rank in range(2)]
     done = [rank.communicate(timeout=240) for rank in ranks]
@@ -248,6 +260,9 @@ def test_under_a_process_group_only_rank_0_hashes(run_dir, tmp_path):
     assert second[str(bad)]["hashed"] == 0
     assert first[str(bad)]["error"] == second[str(bad)]["error"]
     assert first[str(bad)]["error"].startswith(f"IncompleteRun: {bad}: documents/")
+    # Only rank 1 finds the run torn: rank 0 learns it too, and both refuse it (none goes on alone).
+    assert first[str(rank1_torn)]["error"] == second[str(rank1_torn)]["error"] == \
+        f"IncompleteRun: {rank1_torn}: rank 1 finds a torn file"
     assert "does not match its sha256" in first[str(bad)]["error"]
 
 

@@ -55,8 +55,11 @@ def decode_text(data: bytes) -> tuple[str, str]:
     """
     check_not_binary(data)
     encoding = bom_encoding(data)
-    if encoding:
-        return data.decode(encoding), encoding
+    if encoding:  # the BOM names the encoding; a few invalid bytes after it are replaced, not fatal
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            return data.decode(encoding, errors="replace"), encoding + "+replace"
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -199,8 +202,8 @@ class StreamEncoding:
     def choose(self, decodes) -> str:
         """The encoding; `decodes(encoding)` says whether one decodes the whole stream (another
         pass over it). Raises UndecodableText if charset detection finds none."""
-        if self.bom:
-            return self.bom
+        if self.bom:  # a BOM names the encoding; a few invalid bytes after it are replaced, not fatal
+            return self.bom if decodes(self.bom) else self.bom + "+replace"
         if self.utf8:
             return "utf-8"
         if self.only_c1 and self.cp1252:

@@ -70,27 +70,27 @@ def _process_group():
 
 def _verify_documents(fs: pafs.FileSystem, root: str, uri: str) -> dict:
     """verify_run, hashing the documents (all a reader of the run reads). Under a process group of several
-    ranks, every rank checks the manifest and the sizes, rank 0 alone hashes, and all take rank 0's verdict:
-    it is broadcast, so every rank must call this (a collective)."""
+    ranks, every rank checks the manifest and the sizes, rank 0 alone hashes, and every rank learns every
+    rank's verdict (all_gather), so all stop if any fails: every rank must call this (a collective)."""
     dist = _process_group()
     if dist is None:
         return verify_run(uri, fs, root, hash_kinds=("documents",))
     rank0 = dist.get_rank() == 0
-    manifest, error, verdict = None, None, [None]
+    manifest, error = None, None
     try:
         manifest = verify_run(uri, fs, root, hash_kinds=("documents",) if rank0 else ())
-    except Exception as exc:  # every rank must reach the broadcast, whatever went wrong
+    except Exception as exc:  # every rank must reach the all_gather, whatever went wrong
         error = exc
-        if rank0:
-            verdict = [(isinstance(exc, IncompleteRun), str(exc))]
-    dist.broadcast_object_list(verdict, src=0)
+    verdicts = [None] * dist.get_world_size()
+    dist.all_gather_object(verdicts, None if error is None else (isinstance(error, IncompleteRun), str(error)))
     if error is not None:
         raise error
-    if verdict[0] is not None:
-        incomplete, message = verdict[0]
+    failed = [(rank, verdict) for rank, verdict in enumerate(verdicts) if verdict is not None]
+    if failed:
+        rank, (incomplete, message) = failed[0]
         if incomplete:
             raise IncompleteRun(message)
-        raise RuntimeError(f"rank 0 could not check {uri}: {message}")
+        raise RuntimeError(f"rank {rank} could not check {uri}: {message}")
     return manifest
 
 
