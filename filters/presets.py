@@ -80,9 +80,21 @@ def preset_path(name_or_path: str) -> Path:
     return path
 
 
+# A setting's value against its annotation in the filter (YAML gives bool, int, float, str, list);
+# an int is a float too, a bool is neither.
+_SETTING_TYPES = {
+    bool: lambda v: isinstance(v, bool),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    str: lambda v: isinstance(v, str),
+    list: lambda v: isinstance(v, list),
+}
+_TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", list: "a list"}
+
+
 def _check_settings(cls, kind: str, settings: dict, where: str) -> None:
-    """The preset's settings against the filter's constructor: each one a parameter it has, none it
-    needs left out, and each file or folder it names there."""
+    """The preset's settings against the filter's constructor: each one a parameter it has, of the type
+    it is annotated with, none it needs left out, and each file or folder it names there."""
     parameters = inspect.signature(cls).parameters
     if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
         unknown = sorted(set(settings) - set(parameters))
@@ -93,6 +105,11 @@ def _check_settings(cls, kind: str, settings: dict, where: str) -> None:
                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     if missing:
         raise UnknownPreset(f"{where} ({kind}): missing setting {missing[0]!r}, which {kind} needs")
+    for name, value in settings.items():
+        expected = parameters[name].annotation if name in parameters else None
+        if expected in _SETTING_TYPES and not _SETTING_TYPES[expected](value):
+            raise UnknownPreset(f"{where} ({kind}): {name} must be {_TYPE_WORDS[expected]}, got "
+                                f"{type(value).__name__} {value!r}")
     for name, what in PATH_SETTINGS.get(kind, {}).items():
         value = settings.get(name)
         for path in value if isinstance(value, list) else [value] if isinstance(value, str) else []:

@@ -373,6 +373,12 @@ def test_a_preset_mistake_names_the_preset_the_filter_and_the_setting(tmp_path, 
         presets.load_preset(preset(tmp_path, f"filters: [{{type: url_blocklist, rule_files: ['{missing}']}}]"))
     with pytest.raises(UsageError, match=rf"\(badwords\): lists_dir '{tmp_path / 'mine.yaml'}' is not a folder$"):
         presets.load_preset(preset(tmp_path, f"filters: [{{type: badwords, lists_dir: '{tmp_path / 'mine.yaml'}'}}]"))
+    # A value of the wrong type is refused before any document meets it (it used to fail on the first).
+    with pytest.raises(UsageError, match=r"\(gopher_quality\): min_doc_words must be a whole number, got str 'ten'"):
+        presets.load_preset(preset(tmp_path, "filters: [{type: gopher_quality, min_doc_words: ten}]"))
+    with pytest.raises(UsageError, match=r"\(c4\): min_words_per_line must be a whole number, got bool True"):
+        presets.load_preset(preset(tmp_path, "filters: [{type: c4, min_words_per_line: yes}]"))
+    presets.load_preset(preset(tmp_path, "filters: [{type: gopher_quality, max_symbol_word_ratio: 1}]"))  # int is a float
 
     @dataclass
     class Needs:
