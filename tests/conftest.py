@@ -40,6 +40,27 @@ def read_rows(output: Path, kind: str, columns=None) -> list[dict]:
     return rows
 
 
+def one_line(rc: int, err: str, *names: str) -> str:
+    """The convention for a user's mistake: exit code 2 and exactly one line on stderr, naming `names`."""
+    lines = err.strip().splitlines()
+    assert rc == 2, err[-2000:]
+    assert len(lines) == 1, err[-2000:]
+    assert "Traceback" not in err
+    for name in names:
+        assert name in lines[0], lines[0]
+    return lines[0]
+
+
+def refused(capsys, rc: int, *names: str) -> str:
+    """A command run in-process refused a mistake by the convention (see one_line)."""
+    return one_line(rc, capsys.readouterr().err, *names)
+
+
+def snapshot(folder) -> dict:
+    """Every file under `folder`, relative path -> bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
 @pytest.fixture(scope="session")
 def curated(tmp_path_factory, data_dir):
     """A curation run of real text: the Wikipedia sample and the Gutenberg books."""

@@ -13,21 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, curate
+from conftest import REPO, curate, one_line
 from schemas.errors import UsageError
 
 BOOKS = "gutenberg_en/*.txt"
-
-
-def one_line(rc: int, err: str, *names: str) -> str:
-    """The convention: exit code 2 and exactly one line on stderr, naming the value or path."""
-    lines = err.strip().splitlines()
-    assert rc == 2, err[-2000:]
-    assert len(lines) == 1, err[-2000:]
-    assert "Traceback" not in err
-    for name in names:
-        assert name in lines[0], lines[0]
-    return lines[0]
 
 
 def cli(module: str, *args) -> tuple[int, str]:
@@ -47,8 +36,6 @@ def call(main, argv, capsys) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def work(tmp_path_factory, data_dir):
     """A curation run of the three Gutenberg books, a 300-token BPE, token shards, and a tiny GPT."""
-    import torch
-
     from pipelines.tokenize import run as tokenize
     from trainer.checkpoint import export_safetensors
     from trainer.model import ModelConfig, Transformer

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, curate
+from conftest import REPO, curate, refused, snapshot
 from pipelines import outputs
 from pipelines.curate import main as curate_main
 from pipelines.report.__main__ import main as report_main
@@ -61,19 +61,6 @@ def tokenizer_json(run_dir, tmp_path_factory):
 
 def copy_of(run_dir, tmp_path, name="copy"):
     return shutil.copytree(run_dir, tmp_path / name)
-
-
-def refused(capsys, code, *needles) -> str:
-    """The command failed as a usage error: exit code 2 and one line on stderr that names `needles`."""
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1, (code, err)
-    for needle in needles:
-        assert needle in err, err
-    return err
-
-
-def snapshot(folder) -> dict:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_overwrite_keeps_files_it_did_not_write(run_dir, tmp_path, data_dir, capsys):

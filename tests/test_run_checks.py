@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pytest
 from pyarrow.fs import LocalFileSystem
 
-from conftest import REPO, curate, read_rows
+from conftest import REPO, curate, read_rows, refused, snapshot
 from filters import presets
 from pipelines import outputs, quality_classifier
 from pipelines.curate import main as curate_main
@@ -39,18 +39,6 @@ CCNET = "ccnet_jsonl_dolma/*.jsonl.gz"
 
 def sources(data_dir):
     return [{"name": "ccnet", "glob": str(data_dir / CCNET)}]
-
-
-def snapshot(folder) -> dict:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def refused(capsys, code, *needles) -> str:
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1, (code, err)
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 def flip_a_byte(path) -> None:
