@@ -1,5 +1,6 @@
 """Normalisation, language ID and the Gopher quality rules, on small inputs and real text."""
 
+import gzip
 import zipfile
 
 import pytest
@@ -76,7 +77,7 @@ def test_chain_stops_at_first_drop_and_merges_signals():
     assert decision.text == PROSE.strip() and calls[-1]["text"] == PROSE.strip()
 
 
-def test_presets_and_signal_registry():
+def test_presets_and_signal_registry(tmp_path, monkeypatch):
     assert {"none", "gopher", "c4-tfds", "c4-datatrove", "fineweb", "gopher-technical"} <= set(available_presets())
     spec, chain = load_preset("fineweb")
     assert [f.name for f in chain.filters] == ["gopher_repetition", "gopher_quality", "c4", "fineweb_quality"]
@@ -84,7 +85,12 @@ def test_presets_and_signal_registry():
     assert load_preset("none")[1].filters == []
     with pytest.raises(UnknownPreset):
         load_preset("no-such-preset")
-    # Every signal a filter writes has a typed column in the schema.
+    # Every signal a filter writes has a typed column in the schema. The lists the web preset names
+    # must exist (they are read lazily), so DATA_DIR points at stand-ins: this runs without shared data.
+    (tmp_path / "easylist_url_blocklist").mkdir()
+    (tmp_path / "easylist_url_blocklist" / "easylist.txt.gz").write_bytes(gzip.compress(b""))
+    (tmp_path / "ldnoobw").mkdir()
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
     for name in available_presets():
         assert set(load_preset(name)[1].signals) <= set(SIGNALS)
 
