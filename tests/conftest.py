@@ -1,4 +1,11 @@
-"""Shared fixtures: the shared data folder (read in place) and a helper to run a curation."""
+"""Shared fixtures: the data folder (read in place) and a helper to run a curation.
+
+The data folder is DATA_DIR when set, else ../shared/data (the shared corpora) when it is there, else
+tests/data (excerpts of them at the same relative paths, made by tests/data/make_fixtures.py), so the
+tests run on a clone with nothing beside it. DATA_DIR set to the default ../shared/data (the Makefile
+does) counts as unset when that folder is missing; DATA_DIR set to any other missing folder fails.
+Tests marked `shared_data` need the full corpora and are skipped on the excerpts.
+"""
 
 import os
 from pathlib import Path
@@ -10,7 +17,24 @@ from pipelines.config import build_config
 from pipelines.curate import run_config
 
 REPO = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("DATA_DIR", REPO.parent / "shared" / "data")).resolve()
+SHARED = (REPO.parent / "shared" / "data").resolve()
+FIXTURES = REPO / "tests" / "data"
+
+
+def _data_dir() -> Path:
+    chosen = os.environ.get("DATA_DIR")
+    path = Path(chosen).resolve() if chosen else SHARED
+    if path == SHARED and not (SHARED / "SOURCES.md").exists():
+        path = FIXTURES
+    return path
+
+
+DATA_DIR = _data_dir()
+# The full shared corpora (SOURCES.md lists them), not the excerpts of tests/data.
+FULL_DATA = (DATA_DIR / "SOURCES.md").exists()
+# Recipes and filter presets expand ${DATA_DIR} (default ../shared/data), in this process and in the
+# commands the tests start: the same folder as the tests read.
+os.environ["DATA_DIR"] = str(DATA_DIR)
 
 
 def pytest_addoption(parser):
@@ -18,10 +42,19 @@ def pytest_addoption(parser):
     parser.addoption("--test-pipeline-options", default=None)
 
 
+def pytest_report_header(config):
+    return f"data: {DATA_DIR} ({'the shared corpora' if FULL_DATA else 'excerpts: shared_data tests skip'})"
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("shared_data") and not FULL_DATA:
+        pytest.skip(f"needs the full shared corpora (../shared/data or DATA_DIR); {DATA_DIR} holds excerpts")
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    if not (DATA_DIR / "SOURCES.md").exists():
-        pytest.fail(f"shared data not found at {DATA_DIR}; set DATA_DIR")
+    if not FULL_DATA and not (DATA_DIR / "make_fixtures.py").exists():
+        pytest.fail(f"no data at {DATA_DIR}: neither the shared data (SOURCES.md) nor tests/data; set DATA_DIR")
     return DATA_DIR
 
 
