@@ -42,7 +42,7 @@ def test_chinese_spam_and_boilerplate_pages_are_dropped(judge, data_dir):
         lang, decision = judge(html_to_text(page["content"], charset_from_content_type(page["content_type"]))["text"])
         if lang == "zh":
             verdicts.append((page["url"], decision.keep, decision.reason))
-    assert len(verdicts) >= 10
+    assert len(verdicts) > len(pages) / 2  # most of this crawl is Chinese (11 of the 16 pages of the shared file)
     assert [v for v in verdicts if v[1]] == []  # every one of these spam and navigation pages goes
     # and for reasons that judge Chinese, not for lacking spaces
     assert {reason.split(".")[0] for _, _, reason in verdicts} <= {"gopher_repetition", "gopher_quality",
@@ -51,8 +51,10 @@ def test_chinese_spam_and_boilerplate_pages_are_dropped(judge, data_dir):
 
 def test_japanese_reference_pages_are_segmented(judge, data_dir):
     page = (data_dir / "debian_reference_html" / "ja" / "ch04.ja.html").read_bytes()
-    lang, decision = judge(html_to_text(page)["text"])
-    assert lang == "ja" and decision.signals["gopher_word_count"] > 1000
+    text = html_to_text(page)["text"]
+    lang, decision = judge(text)
+    # The segmenter finds several words in each run of text between spaces (3,270 in 872 on the whole page).
+    assert lang == "ja" and decision.signals["gopher_word_count"] > 3 * len(text.split()) > 300
 
 
 def test_chinese_fortunes_are_judged_by_segmented_words(judge, data_dir):
@@ -62,7 +64,7 @@ def test_chinese_fortunes_are_judged_by_segmented_words(judge, data_dir):
                                                                         {"split": "%"}))][:200]
     pairs = [(judge(text), text) for text in entries]
     chinese = [(decision, text) for (lang, decision), text in pairs if lang == "zh"]
-    assert len(chinese) > 150
+    assert len(entries) >= 50 and len(chinese) > 0.75 * len(entries)
     # Split by spaces, a line of Chinese would be one word; the segmenter finds several a line.
     words = sum(GopherQuality().measure(normalise_text(t), "zh")["gopher_word_count"] for _, t in chinese)
     lines = sum(len(t.splitlines()) for _, t in chinese)

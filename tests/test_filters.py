@@ -5,6 +5,7 @@ import zipfile
 
 import pytest
 
+from conftest import FULL_DATA
 from filters.base import Decision, FilterChain
 from filters.c4 import C4Quality
 from filters.gopher_quality import GopherQuality
@@ -108,5 +109,5 @@ def test_fast_ftfy_equals_ftfy_on_real_text(data_dir):
     texts += [p.read_bytes().decode("cp1252", errors="replace")
               for p in (data_dir / "plagiarism_short_answers_clough_stevenson").glob("g*.txt")]
     texts += ["cafÃ© line\nplain\r\n\x1b[31mred\x1b[0m\n\x85 c1", "e\u0301\n\u2028x", "ﬁne", "BOM\ufeffin", "Ã©tÃ©"]
-    assert len(texts) > 1000
+    assert len(texts) > (1000 if FULL_DATA else 300)  # every UDHR language and fortune: excerpts in tests/data
     assert [fix_text(t) for t in texts] == [ftfy.fix_text(t, _FTFY) for t in texts]

@@ -81,6 +81,7 @@ def test_portable_runner_with_external_workers_gives_the_same_shards(tmp_path, d
     portable = json.loads((tmp_path / "portable" / "manifest.json").read_text())
     local = curate(tmp_path / "local", sources)
     assert local.problems == []
-    assert portable["totals"] == local.stats["totals"] and portable["totals"]["kept"] > 100
+    totals = portable["totals"]  # 248 records on the shared data, of which over 100 are kept
+    assert totals == local.stats["totals"] and totals["kept"] > totals["records"] / 3
     assert portable["runner"] == "PortableRunner"
     assert portable["fingerprint"] == local.manifest["fingerprint"]

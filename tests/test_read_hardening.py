@@ -445,7 +445,7 @@ def test_large_split_files_read_as_decoded_whole(tmp_path, data_dir):
         path.write_bytes(text.encode(encoding, errors="replace"))
         whole = read(path, "text", split="%", max_doc_bytes=0)
         items = read(path, "text", split="%", max_doc_bytes=40_000)
-        assert len(items) == len(whole) > 100, name
+        assert len(items) == len(whole) > 50, name  # 59 entries in the excerpt of zh/chinese, 5,263 in the file
         for got, expected in zip(_outline(items), _outline(whole)):
             if got[0] == "Rejected":  # an entry over 40 KB
                 assert got[1] == expected[1], (name, encoding)

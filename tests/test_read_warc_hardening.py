@@ -133,15 +133,17 @@ def test_warc_gzipped_whole_reads_every_record(tmp_path, data_dir):
     (tmp_path / "whole.warc.gz").write_bytes(whole)
     docs = read(tmp_path / "whole.warc.gz")
     # Offsets in the decompressed stream: the same records, offsets and ids as the uncompressed file.
-    assert len(docs) == 22
+    assert len(docs) == plain.count(b"\r\nWARC-Type: response\r\n") > 5  # 22 in the shared file
     assert [{**d, "file": None} for d in docs] == [{**d, "file": None} for d in read(tmp_path / "plain.warc")]
     # Cut in the middle: the records before the cut, then the cut one, all at offsets >= 0.
     (tmp_path / "cut.warc.gz").write_bytes(whole[: len(whole) // 2])
     items = read(tmp_path / "cut.warc.gz")
-    assert all(isinstance(i, dict) for i in items[:-1]) and len(items) > 5
+    assert all(isinstance(i, dict) for i in items[:-1]) and len(items) > 2
     assert isinstance(items[-1], Quarantined) and items[-1].error == "TruncatedRecord"
     offsets = [offset_of(i) for i in items]
     assert offsets == sorted(offsets) and offsets[0] >= 0 and offsets[-1] > offsets[-2]
+    # Every response that ends before the cut, as read from the whole file.
+    assert [{**d, "file": None} for d in items[:-1]] == [{**d, "file": None} for d in docs if d["offset"] < offsets[-1]]
 
 
 def test_warc_compressed_with_zstd_or_bzip2_reads_like_the_plain_file(tmp_path, data_dir):
@@ -152,7 +154,7 @@ def test_warc_compressed_with_zstd_or_bzip2_reads_like_the_plain_file(tmp_path, 
     (tmp_path / "x.warc.zst").write_bytes(zstandard.ZstdCompressor().compress(plain))
     (tmp_path / "x.warc.bz2").write_bytes(bz2.compress(plain))
     expected = [{**d, "file": None} for d in read(tmp_path / "plain.warc")]
-    assert len(expected) == 16
+    assert len(expected) == plain.count(b"\r\nWARC-Type: response\r\n") > 5  # 16 in the shared file
     for name in ("x.warc.zst", "x.warc.bz2"):
         assert [{**d, "file": None} for d in read(tmp_path / name)] == expected, name
 

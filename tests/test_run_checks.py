@@ -136,7 +136,7 @@ def test_a_part_from_before_part_manifests_is_sealed_from_its_run(indexed, tmp_p
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, data_dir):
-    """A finished run with documents and rejects (fineweb's filters drop 6 of the 20)."""
+    """A finished run with documents and rejects (fineweb's filters drop 6 of the 20 shared documents)."""
     out = tmp_path_factory.mktemp("checks") / "run"
     result = curate(out, sources(data_dir), filters="fineweb", dedup="exact", pii=False, shard_bytes=20_000)
     kinds = {f["kind"] for f in result.manifest["files"]}
@@ -243,7 +243,8 @@ def test_under_a_process_group_only_rank_0_hashes(run_dir, tmp_path):
     first, second = (json.loads(out) for out, _ in done)
     documents = len(list(run_dir.glob("documents/*/part-*.parquet")))
     assert first[str(run_dir)]["hashed"] == documents and second[str(run_dir)]["hashed"] == 0
-    assert first[str(run_dir)]["documents"] == second[str(run_dir)]["documents"] == 14
+    kept = json.loads((run_dir / "stats.json").read_text())["totals"]["kept"]  # 14 on the shared data
+    assert first[str(run_dir)]["documents"] == second[str(run_dir)]["documents"] == kept
     # A changed document: rank 0 finds it, and every rank refuses the run with its words.
     assert second[str(bad)]["hashed"] == 0
     assert first[str(bad)]["error"] == second[str(bad)]["error"]
@@ -278,7 +279,8 @@ def test_the_quality_classifier_reads_only_a_finished_run(run_dir, tmp_path, dat
     listed = sorted(json.loads((run_dir / "manifest.json").read_text())["files"], key=lambda f: f["path"])
     assert [str(p.relative_to(run_dir)) for p in quality_classifier.web_files(run_dir)] == \
         [f["path"] for kind in ("documents", "rejects") for f in listed if f["kind"] == kind]
-    assert len(quality_classifier.web_texts(run_dir)) == 20  # JSONL: all web text, kept or rejected
+    records = json.loads((run_dir / "stats.json").read_text())["totals"]["records"]  # 20 on the shared data
+    assert len(quality_classifier.web_texts(run_dir)) == records  # JSONL: all web text, kept or rejected
 
 
 # --- --overwrite, written files, one sha256 ---------------------------------------------------------------

@@ -25,10 +25,20 @@ def kinds(items):
     return Counter("doc" if isinstance(i, dict) else type(i).__name__ for i in items)
 
 
+def warc_types(path) -> Counter:
+    """The file's records by WARC-Type, as warcio counts them (16 responses in the shared file)."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(path, "rb") as fh:
+        return Counter(record.rec_type for record in ArchiveIterator(fh))
+
+
 def test_warc_reads_response_records_with_offsets_that_find_them_again(data_dir):
     path = data_dir / "cc_warc_2020_34_resiliparse" / "warcfile.warc.gz"
     docs = read(path, "warc")
-    assert kinds(docs) == {"doc": 16}  # 16 responses; warcinfo, requests and metadata are not documents
+    types = warc_types(path)
+    assert {"warcinfo", "request", "metadata"} <= set(types) and types["response"] > 5
+    assert kinds(docs) == {"doc": types["response"]}  # warcinfo, requests and metadata are not documents
     assert all(d["content"] and d["url"].startswith("http") for d in docs)
     # The offset is the record's gzip member: seeking there reads the same record back.
     from warcio.archiveiterator import ArchiveIterator
@@ -40,8 +50,11 @@ def test_warc_reads_response_records_with_offsets_that_find_them_again(data_dir)
 
 
 def test_warc_from_wget_strips_angle_brackets_and_dechunks(data_dir):
-    docs = read(data_dir / "web_warc_dolma_wget" / "sample-0000.warc.gz", "warc")
-    assert kinds(docs) == {"doc": 22}
+    path = data_dir / "web_warc_dolma_wget" / "sample-0000.warc.gz"
+    docs = read(path, "warc")
+    types = warc_types(path)
+    assert {"warcinfo", "request", "metadata", "resource"} <= set(types) and types["response"] > 5
+    assert kinds(docs) == {"doc": types["response"]}  # 22 in the shared file
     assert not any(d["url"].startswith("<") for d in docs)
     # Two responses use chunked transfer encoding; warcio undoes it, so the HTML starts clean.
     assert all(d["content"].lstrip()[:1] == b"<" for d in docs)
@@ -119,7 +132,8 @@ def test_text_split_on_separator_lines(data_dir):
 
 def test_jsonl_takes_cc_net_fields(data_dir):
     items = read(data_dir / "ccnet_jsonl_dolma" / "cc_en_head-0091.jsonl.gz", "jsonl")
-    assert kinds(items) == {"doc": 10}
+    lines = gzip.decompress((data_dir / "ccnet_jsonl_dolma" / "cc_en_head-0091.jsonl.gz").read_bytes()).splitlines()
+    assert kinds(items) == {"doc": len(lines)} and len(lines) > 2  # 10 in the shared file
     doc = items[0]
     assert doc["url"] == "http://100kinvesting.com/2016/11/28/first-teleconference-calls-invoice-factoring/"
     assert doc["title"].startswith("First Teleconference Calls")
