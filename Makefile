@@ -28,7 +28,7 @@ TRAIN_OUT ?= runs/train
 SET ?=
 
 .PHONY: venv demo demo-curate demo-corpus curate report compare chromium tokenizer tokenize train train-gpu quality-classifier test bench bench-filters \
-        bench-dedup bench-train bench-bombs peers-venv clean
+        bench-dedup bench-train bench-bombs bench-scale peers-venv clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -130,6 +130,14 @@ bench-train: venv
 # Decompression and format bombs (5 GiB expanded) through the read path: peak RSS and seconds each.
 bench-bombs: venv
 	$(PY) bench/bombs.py --size 5GiB
+
+# The default chain and dedup alone on 100k and 1M generated documents, one worker and two: docs/s, peak
+# RSS of the process tree, bytes into shuffles; then the peers' corpus beside datatrove's chain (make
+# peers-venv and the corpus of ../shared/peers/README.md). SCALE_ARGS: e.g. --sizes 100000 --baseline DIR
+SCALE_ARGS ?=
+bench-scale: venv
+	$(PY) bench/scale.py --data-dir $(DATA_DIR) --peers-corpus /tmp/bench-corpus/corpus.jsonl.gz \
+	    --peers-python $(PEERS_VENV)/bin/python $(SCALE_ARGS)
 
 # datatrove and friends in their own venv (../shared/peers), plus what its WarcReader needs.
 peers-venv:
