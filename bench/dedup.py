@@ -147,7 +147,7 @@ def clusters_of(docs: list[dict], bands: int, rows: int, num_perm: int, verify: 
     from apache_beam.testing import test_pipeline
 
     from pipelines.transforms.dedup import Decisions
-    from pipelines.transforms.near_dedup import NearDedup
+    from pipelines.transforms.dedup import NearDedup
 
     rows_in = [{**d, "source": "bench", "lang": "en", "dedup_cluster_size": 1, "signals": {}} for d in docs]
     with tempfile.TemporaryDirectory() as tmp:

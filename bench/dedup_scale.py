@@ -82,7 +82,7 @@ def run_dedup(read) -> dict:
     from dedup.minhash import MinHasher
     from pipelines.transforms.dedup import ExactDedup
     from pipelines.transforms.metrics import query_counters
-    from pipelines.transforms.near_dedup import NearDedup
+    from pipelines.transforms.dedup import NearDedup
 
     start = time.perf_counter()
     p = beam.Pipeline(runner="FnApiRunner")

@@ -30,11 +30,13 @@ from pipelines import accounting, outputs
 from pipelines.config import DEDUP_MODES, ConfigError, CurateConfig, absolute, build_config, load_recipe
 from pipelines.sources.html import EXTRACTORS
 from dedup.minhash import RECALL_WEIGHTS, MinHasher, lsh_params
-from pipelines.transforms.boilerplate import RemoveBoilerplateLines
-from pipelines.transforms.dedup import ExactDedup, RepointDuplicates
-from pipelines.transforms.near_dedup import VERIFY_MODES, NearDedup
-from pipelines.transforms.metrics import CountingDoFn, doc_bytes, query_counters
+from pipelines.transforms.boilerplate import StripBoilerplate
+from pipelines.transforms.deduplicate import Deduplicate, stages_of as dedup_stages
+from pipelines.transforms.materialise import ApplyDecisions, MergeShards
+from pipelines.transforms.near_dedup import VERIFY_MODES, NearClusters
+from pipelines.transforms.metrics import query_counters
 from pipelines.transforms.read import ReadSources, match_files
+from pipelines.transforms.spill import FILES, REFS, SIZES, SUMMARIES, Sketcher, SpillDocuments, SpillRows
 from filters.pii import PiiRedactor
 from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, RedactPii, apply_stage
 from pipelines.transforms.write import WriteShards, by_id, no_partition
@@ -43,27 +45,8 @@ from schemas.errors import IncompleteRun, OneLineParser, UsageError, cli_main
 from schemas.run_manifest import ALL_KINDS, verify_run
 
 
-def _lang_partition(row):
-    return f"lang={row['lang']}"
-
-
 def _stage_partition(row):
     return f"stage={row['stage']}"
-
-
-def _by_location(row):
-    return row["file"], row["offset"], row["stage"], row["error"], row["message"]
-
-
-def _own_cluster(doc):
-    return {**doc, "dedup_cluster": doc["id"], "dedup_cluster_size": 1}
-
-
-class CountKept(CountingDoFn):
-    def process(self, doc):
-        self.counters.inc("kept", lang=doc["lang"], source=doc["source"])
-        self.counters.inc("kept_bytes", doc_bytes(doc), lang=doc["lang"], source=doc["source"])
-        yield doc
 
 
 def stages_run(config: CurateConfig) -> tuple[str, ...]:
@@ -83,14 +66,30 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
           index: list[str] = ()) -> None:
     """The curation graph on `pipeline`; all outputs are files under config.output. `index`: the files
     of the dedup index's parts to dedup against, as index_files found them before the output was
-    prepared."""
+    prepared.
+
+    Documents cross no shuffle: the per-document stages spill them (and every reject and quarantine
+    row) to row files; dedup decides on compact records; the decisions meet the rows once per
+    spill file, where boilerplate lines and PII are removed; the shards are merged from sorted pieces
+    (pipelines.transforms.spill, deduplicate, materialise)."""
+    out = config.output
     reshuffle = config.reshuffle
     if reshuffle is None:
         # Spreading records only pays where there is more than one worker to spread them to.
         reshuffle = not _one_local_worker(pipeline.options)
     docs, rejects, quarantine = pipeline | "Read" >> ReadSources(list(config.sources), config.max_doc_bytes,
                                                                  reshuffle)
-    all_rejects, all_quarantine = [rejects], [quarantine]
+    files, sizes = [], []
+
+    def spill(rows, kind: str, label: str):
+        """Rows of rejects or quarantine, straight to row files where they are made."""
+        partition = _stage_partition if kind == "rejects" else (lambda row: None)
+        written = rows | f"Spill{label}" >> beam.ParDo(SpillRows(out, kind, partition)).with_outputs(FILES, SIZES)
+        files.append(written[FILES])
+        sizes.append(written[SIZES])
+
+    spill(rejects, "rejects", "ReadRejects")
+    spill(quarantine, "quarantine", "ReadQuarantine")
     stages = [
         Extract(config.extractor, config.extract_timeout_s),
         Normalise(),
@@ -99,47 +98,43 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
     ]
     for stage in stages:
         docs, rejected, quarantined = apply_stage(docs, stage)
-        all_rejects.append(rejected)
-        all_quarantine.append(quarantined)
-    if config.dedup in ("exact", "minhash"):
-        docs, exact_rejected = docs | "ExactDedup" >> ExactDedup(config.dedup_fanout)
-    else:
-        docs = docs | "NoDedup" >> beam.Map(_own_cluster)
+        label = stage.name.capitalize()
+        spill(rejected, "rejects", f"{label}Rejects")
+        spill(quarantined, "quarantine", f"{label}Quarantine")
+
+    near, sketcher = None, Sketcher()
     if config.dedup == "minhash":
         params = dedup_params(config)
-        exact_kept = docs
-        docs, rejected, index_rows = docs | "NearDedup" >> NearDedup(
-            MinHasher(config.dedup_num_perm, config.dedup_ngram), params["bands"], params["rows"],
-            config.dedup_verify, params["verify_threshold"], config.dedup_components, config.dedup_rounds,
-            config.dedup_fanout, index_files=list(index), write_index=bool(config.dedup_index))
-        all_rejects.append(rejected)
-        exact_rejected = ((exact_rejected, exact_kept, rejected)
-                          | "RepointDuplicates" >> RepointDuplicates(config.dedup_fanout))
-        if config.dedup_index:  # into the run first; the driver adds them to the index if the run succeeds
-            index_rows | "WriteIndex" >> WriteShards(config.output, "index", INDEX_SCHEMA, no_partition, by_id,
-                                                     config.shard_bytes)
-    if config.dedup in ("exact", "minhash"):
-        all_rejects.append(exact_rejected)
-    if config.boilerplate_lines:
-        # After dedup: a line's count is of distinct documents, so a page with N mirrors or near
-        # copies does not make its own lines "common" and lose them all.
-        docs, rejected = docs | "Boilerplate" >> RemoveBoilerplateLines(config.boilerplate_lines)
-        all_rejects.append(rejected)
-    if config.pii:
-        docs, rejected, quarantined = apply_stage(docs, RedactPii(PiiRedactor()))
-        all_rejects.append(rejected)
-        all_quarantine.append(quarantined)
+        near = NearClusters(FileSystems.join(out, outputs.WORK), params["bands"], params["rows"], config.dedup_verify, params["verify_threshold"],
+                            config.dedup_components, config.dedup_rounds, config.dedup_fanout, index_files=list(index))
+        sketcher = Sketcher(MinHasher(config.dedup_num_perm, config.dedup_ngram), params["bands"], params["rows"],
+                            keep_signature=config.dedup_verify is not None or bool(config.dedup_index),
+                            keep_shingles=config.dedup_verify == "exact")
+    spilled = docs | "SpillDocuments" >> beam.ParDo(SpillDocuments(
+        out, config.dedup != "none", sketcher, bool(config.boilerplate_lines))).with_outputs(FILES, SUMMARIES, main=REFS)
+    files.append(spilled[FILES])
+    decided = (spilled[REFS], spilled[SUMMARIES]) | "Deduplicate" >> Deduplicate(
+        config.dedup, near, config.dedup_fanout, config.boilerplate_lines,
+        write_index=config.dedup == "minhash" and bool(config.dedup_index))
+    sizes.append(decided.sizes)
+    if decided.index_rows is not None:  # into the run first; the driver adds them to the index if the run succeeds
+        decided.index_rows | "WriteIndex" >> WriteShards(out, "index", INDEX_SCHEMA, no_partition, by_id,
+                                                         config.shard_bytes)
 
-    out = config.output
-    (docs
-     | "CountKept" >> beam.ParDo(CountKept())
-     | "WriteDocuments" >> WriteShards(out, "documents", DOCUMENT_SCHEMA, _lang_partition, by_id,
-                                       config.shard_bytes))
-    (all_rejects | "AllRejects" >> beam.Flatten()
-     | "WriteRejects" >> WriteShards(out, "rejects", REJECT_SCHEMA, _stage_partition, by_id, config.shard_bytes))
-    (all_quarantine | "AllQuarantine" >> beam.Flatten()
-     | "WriteQuarantine" >> WriteShards(out, "quarantine", QUARANTINE_SCHEMA, no_partition, _by_location,
-                                        config.shard_bytes))
+    # After dedup: a line's count is of distinct documents, so a page with N mirrors or near copies
+    # does not make its own lines "common" and lose them all.
+    after = ([StripBoilerplate()] if config.boilerplate_lines else []) + ([RedactPii(PiiRedactor())] if config.pii else [])
+    all_files = files | "AllSpillFiles" >> beam.Flatten()
+    partition_sizes = sizes | "AllSizes" >> beam.Flatten() | "PartitionSizes" >> beam.CombinePerKey(sum)
+    pieces = ({"file": all_files | "ByToken" >> beam.Map(lambda f: (f.token, f)), "decision": decided.decisions}
+              | "DecisionsPerFile" >> beam.CoGroupByKey()
+              | "ApplyDecisions" >> beam.ParDo(
+                  ApplyDecisions(out, config.shard_bytes, dedup_stages(config.dedup), after),
+                  sizes=beam.pvalue.AsDict(partition_sizes), common=beam.pvalue.AsDict(decided.common_lines)))
+    (pieces
+     | "PiecesPerShard" >> beam.GroupByKey()
+     | "MergeShards" >> beam.ParDo(MergeShards(out, {"documents": DOCUMENT_SCHEMA, "rejects": REJECT_SCHEMA,
+                                                     "quarantine": QUARANTINE_SCHEMA})))
 
 
 _INDEX_PARAMS = ("num_perm", "bands", "rows", "ngram", "char_ngram", "seed", "scheme", "shingle_hash", "band_hash")
@@ -380,6 +375,7 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
     result.wait_until_finish()
     finished = time.time()
     outputs.remove_temporaries(config.output)  # of bundles that failed and were retried
+    outputs.remove_work(config.output)
 
     stats = accounting.build_stats(query_counters(result), stages_run(config))
     stats["seconds"] = round(finished - started, 3)

@@ -31,6 +31,13 @@ KINDS = {"documents": "documents/*/part-*.parquet", "rejects": "rejects/*/part-*
 
 _PART = r"part-\d{5,}-of-\d{5,}\.parquet"
 _TMP = r"\.tmp-[0-9a-f]{32}"
+# A curation run's working files (pipelines.transforms.spill): row files of the documents, rejects and
+# quarantine as the per-document stages leave them, and sorted pieces of the output shards. Removed
+# when the run succeeds; a killed run leaves them, and the next --overwrite deletes them.
+WORK = "_work"
+_WORK_FILE = (rf"{WORK}/(?:(?:spill/(?:documents|rejects|quarantine)|pieces)/[0-9a-f]{{32}}\.rows\.zst"
+              rf"|bands/[0-9a-f]{{32}}-\d+\.npz)")
+_WORK_FOLDERS = rf"{WORK}(?:/spill(?:/documents|/rejects|/quarantine)?|/pieces|/bands)?"
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class Layout:
         return re.fullmatch(f"(?:{self.shard_folders})/{_PART}", relative) is not None
 
     def temporary(self, relative: str) -> bool:
+        if self is CURATION and re.fullmatch(_WORK_FILE, relative):
+            return True
         folder, _, name = relative.rpartition("/")
         if folder == "":
             return re.fullmatch(rf"\.(?:stats|manifest)\.json{_TMP}", name) is not None
@@ -72,7 +81,8 @@ CURATION = Layout(
     # pipelines.report writes report.html, summary.json and these plots (pipelines/report/plots.py)
     others=r"manifest\.json|stats\.json|report\.html|summary\.json"
            r"|report/(?:funnel|languages|dedup_clusters|train_loss|train_lr_speed|signal_\w+)\.png",
-    folders=r"documents(?:/lang=[\w-]+)?|rejects(?:/stage=\w+)?|quarantine|index|report", listed=_curation_files)
+    folders=r"documents(?:/lang=[\w-]+)?|rejects(?:/stage=\w+)?|quarantine|index|report|" + _WORK_FOLDERS,
+    listed=_curation_files)
 TOKENS = Layout("token-shard run", shard_folders=r"train|heldout", others=r"manifest\.json",
                 folders=r"train|heldout", listed=_token_files)
 
@@ -204,6 +214,21 @@ def remove_temporaries(output: str, layout: Layout = CURATION) -> int:
     left = [f for f in existing_files(output) if layout.temporary(f)]
     if left:
         FileSystems.delete([FileSystems.join(output, f) for f in left])
+    return len(left)
+
+
+def remove_work(output: str) -> int:
+    """Delete a finished run's working files (WORK) and, locally, their folders; returns how many files."""
+    left = [f for f in existing_files(output) if f.startswith(WORK + "/") and CURATION.temporary(f)]
+    if left:
+        FileSystems.delete([FileSystems.join(output, f) for f in left])
+    if _is_local(output) and os.path.isdir(os.path.join(output, WORK)):
+        for folder in sorted((f for f in _local_files(output)[1] if re.fullmatch(_WORK_FOLDERS, f)),
+                             key=lambda f: -f.count("/")):
+            try:
+                os.rmdir(os.path.join(output, folder))
+            except OSError:  # holds something else: it stays, and the run's checks name it
+                pass
     return len(left)
 
 

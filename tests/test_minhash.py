@@ -14,8 +14,7 @@ from dedup.components import components_of, large_star, node_id, node_key, small
 from dedup.minhash import (RECALL_WEIGHTS, MinHasher, band_keys, candidate_probability, estimated_jaccard, fmix32,
                            jaccard, lsh_params, simplify)
 from pipelines.sources.wikipedia import wikitext_to_text
-from pipelines.transforms.dedup import Decisions
-from pipelines.transforms.near_dedup import NearDedup
+from pipelines.transforms.dedup import Decisions, NearDedup
 
 
 @pytest.fixture(scope="module")

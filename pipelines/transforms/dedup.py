@@ -1,83 +1,97 @@
-"""Exact deduplication in Beam, without giant groups (logic in dedup.exact).
+"""Dedup on documents held in a PCollection, for tests, benchmarks and small in-memory uses.
 
-1. Each document is keyed by (text hash, salt), where the salt is a hash of its id modulo `fanout`.
-2. A combiner computes each text's cluster (kept id, size); it pre-aggregates before the shuffle.
-3. Clusters of size > 1 are copied to all `fanout` salts and joined with the documents, so the
-   copies of a text repeated N times meet their cluster in `fanout` groups of about N/fanout.
-Singletons skip step 3's copies: a document whose key has no cluster record is unique.
+The curation pipeline spills documents and deduplicates their compact records
+(pipelines.transforms.deduplicate); these wrappers run that same Deduplicate, and the same
+dedup.decide outcomes, on documents given whole, and join the outcomes back to them.
 """
+
+import tempfile
 
 import apache_beam as beam
 
-from dedup.exact import Cluster, content_hash, merge_clusters, salt
+from dedup.decide import kept_alone
+from dedup.minhash import MinHasher
 from pipelines.sources.records import Rejected
-from pipelines.transforms.metrics import CountingDoFn
+from pipelines.transforms.deduplicate import Deduplicate
+from pipelines.transforms.near_dedup import NearClusters
+from pipelines.transforms.spill import Sketcher, doc_ref, exact_summary
 from pipelines.transforms.stages import REJECTS
 
-STAGE = "dedup"
+
+def _with_outcome(element):
+    _, grouped = element
+    outcomes = list(grouped["outcome"])
+    for doc in grouped["doc"]:
+        outcome = outcomes[0] if outcomes else kept_alone(doc["id"])
+        if outcomes or "dedup_cluster" not in doc:
+            size = outcome.size if outcomes else int(doc.get("dedup_cluster_size") or 1)
+            doc = {**doc, "dedup_cluster": outcome.cluster, "dedup_cluster_size": size}
+        if outcome.stage is None:
+            yield doc
+        else:
+            yield beam.pvalue.TaggedOutput(REJECTS, Rejected(doc, outcome.stage, outcome.reason, outcome.detail,
+                                                             duplicate_of=outcome.duplicate_of).row())
 
 
-class MergeClusters(beam.CombineFn):
-    def create_accumulator(self):
-        return None
+class _DedupDocs(beam.PTransform):
+    """docs -> (kept, rejects, index rows or None). by_text: documents with the same text are exact
+    duplicates; else each document is its own exact cluster, weighted by its dedup_cluster_size."""
 
-    def add_input(self, acc, cluster):
-        return cluster if acc is None else merge_clusters([acc, cluster])
+    def __init__(self, mode: str, sketcher: Sketcher, by_text: bool, near=None, fanout: int = 16,
+                 write_index: bool = False):
+        super().__init__()
+        self.mode, self.sketcher, self.by_text, self.near = mode, sketcher, by_text, near
+        self.fanout, self.write_index = fanout, write_index
 
-    def merge_accumulators(self, accs):
-        clusters = [a for a in accs if a is not None]
-        return merge_clusters(clusters) if clusters else None
+    def expand(self, docs):
+        sketcher, by_text = self.sketcher, self.by_text
 
-    def extract_output(self, acc):
-        return acc
+        def ref(doc):
+            r = doc_ref({"lang": None, **doc}, "", True, False, 0)
+            return r if by_text else r._replace(text_hash=doc["id"])
 
-
-class Decide(CountingDoFn):
-    """One join group -> kept documents (main) and duplicates (rejects), with cluster id and size."""
-
-    def process(self, element):
-        _, grouped = element
-        clusters = list(grouped["cluster"])
-        cluster = clusters[0] if clusters else None
-        for doc in grouped["docs"]:
-            doc = dict(doc)
-            source = doc["source"]
-            self.counters.inc("stage_in", stage=STAGE, source=source)
-            if cluster is None:
-                doc["dedup_cluster"], doc["dedup_cluster_size"] = doc["id"], 1
-            else:
-                doc["dedup_cluster"], doc["dedup_cluster_size"] = cluster.keep_id, cluster.size
-            if cluster is None or doc["id"] == cluster.keep_id:
-                self.count_out(STAGE, doc)
-                yield doc
-            else:
-                self.counters.inc("rejected", stage=STAGE, reason="exact_duplicate", source=source)
-                rejected = Rejected(doc, STAGE, "exact_duplicate", f"same text as {cluster.keep_id} "
-                                    f"({cluster.size} copies)", duplicate_of=cluster.keep_id)
-                yield beam.pvalue.TaggedOutput(REJECTS, rejected.row())
+        refs = docs | "Refs" >> beam.Map(ref)
+        summaries = docs | "Summaries" >> beam.Map(
+            lambda d: ((ref(d).text_hash), exact_summary(d, ref(d), sketcher)))
+        decided = (refs, summaries) | "Deduplicate" >> Deduplicate(self.mode, self.near, self.fanout,
+                                                                   write_index=self.write_index)
+        out = ({"doc": docs | "ById" >> beam.Map(lambda d: (d["id"], d)),
+                "outcome": decided.decisions | "OutcomeById" >> beam.Map(lambda kv: kv[1])}
+               | "JoinOutcomes" >> beam.CoGroupByKey()
+               | "Apply" >> beam.ParDo(_with_outcome).with_outputs(REJECTS, main="kept"))
+        return out.kept, out[REJECTS], decided.index_rows
 
 
 class ExactDedup(beam.PTransform):
-    """docs -> (kept, rejects)."""
+    """docs -> (kept, rejects): documents with the same text, all but the smallest id rejected."""
 
     def __init__(self, fanout: int = 16):
         super().__init__()
         self.fanout = fanout
 
     def expand(self, docs):
-        fanout = self.fanout
-        keyed = docs | "HashText" >> beam.Map(lambda d: ((content_hash(d["text"]), salt(d["id"], fanout)), d))
-        duplicated = (
-            keyed
-            | "ClusterOf" >> beam.Map(lambda kv: (kv[0][0], Cluster(kv[1]["id"], 1)))
-            | "Clusters" >> beam.CombinePerKey(MergeClusters())
-            | "OnlyDuplicated" >> beam.Filter(lambda kv: kv[1].size > 1)
-            | "CopyToSalts" >> beam.FlatMap(lambda kv: [((kv[0], s), kv[1]) for s in range(fanout)])
-        )
-        out = ({"docs": keyed, "cluster": duplicated}
-               | "Join" >> beam.CoGroupByKey()
-               | "Decide" >> beam.ParDo(Decide()).with_outputs(REJECTS, main="kept"))
-        return out.kept, out[REJECTS]
+        kept, rejects, _ = docs | _DedupDocs("exact", Sketcher(), True, fanout=self.fanout)
+        return kept, rejects
+
+
+class NearDedup(beam.PTransform):
+    """docs -> (kept, rejects, index rows or None): MinHash near dedup, each document its own node
+    weighted by its dedup_cluster_size (run ExactDedup first for exact copies). See NearClusters."""
+
+    def __init__(self, hasher: MinHasher, bands: int, rows: int, verify: str | None = None,
+                 verify_threshold: float | None = None, components: str = "single", max_rounds: int = 20,
+                 fanout: int = 16, index_files=None, write_index: bool = False):
+        super().__init__()
+        self.sketcher = Sketcher(hasher, bands, rows, keep_signature=verify is not None or write_index,
+                                 keep_shingles=verify == "exact")
+        # Band files go to a folder of the process's own; NearDedup is for tests and benchmarks.
+        work_dir = tempfile.mkdtemp(prefix="near-dedup-")
+        self.near = NearClusters(work_dir, bands, rows, verify, verify_threshold, components, max_rounds, fanout,
+                                 index_files)
+        self.fanout, self.write_index = fanout, write_index
+
+    def expand(self, docs):
+        return docs | _DedupDocs("minhash", self.sketcher, False, self.near, self.fanout, self.write_index)
 
 
 def decision(row: dict) -> tuple:
@@ -93,46 +107,3 @@ class Decisions(beam.PTransform):
 
     def expand(self, pcolls):
         return pcolls | "Both" >> beam.Flatten() | "Decision" >> beam.Map(decision)
-
-
-def _repoint(element):
-    _, grouped = element
-    final = list(grouped["final"])
-    for row in grouped["rejects"]:
-        if final:
-            keeper, size = final[0]
-            row = {**row, "duplicate_of": keeper, "dedup_cluster": keeper, "dedup_cluster_size": size,
-                   "detail": f"{row['detail']}, itself a near duplicate of {keeper}"}
-        yield row
-
-
-def _final_keeper(element):
-    doc_id, grouped = element
-    later = list(grouped["later"])
-    if later and list(grouped["keeper"]):
-        yield doc_id, later[0]
-
-
-class RepointDuplicates(beam.PTransform):
-    """(exact rejects, documents kept by exact dedup, near dedup's rejects) -> the exact rejects, where
-    each `duplicate_of` names the document kept in the end: when near dedup (or an index) removes an
-    exact cluster's keeper, its copies point to the near cluster's keeper instead. Only keepers with
-    copies are looked up, and the join back is salted like ExactDedup's, so no giant group forms."""
-
-    def __init__(self, fanout: int = 16):
-        super().__init__()
-        self.fanout = fanout
-
-    def expand(self, pcolls):
-        exact_rejects, exact_kept, later_rejects = pcolls
-        fanout = self.fanout
-        keepers = (exact_kept | "WithCopies" >> beam.Filter(lambda d: (d.get("dedup_cluster_size") or 1) > 1)
-                   | "KeeperId" >> beam.Map(lambda d: (d["id"], None)))
-        later = later_rejects | "LaterKeeper" >> beam.Map(
-            lambda r: (r["id"], (r["duplicate_of"], r["dedup_cluster_size"])))
-        moved = ({"keeper": keepers, "later": later} | "JoinKeepers" >> beam.CoGroupByKey()
-                 | "Moved" >> beam.FlatMap(_final_keeper)
-                 | "MovedToSalts" >> beam.FlatMap(lambda kv: [((kv[0], s), kv[1]) for s in range(fanout)]))
-        keyed = exact_rejects | "ByKeeper" >> beam.Map(lambda r: ((r["duplicate_of"], salt(r["id"], fanout)), r))
-        return {"rejects": keyed, "final": moved} | "JoinRejects" >> beam.CoGroupByKey() | "Repoint" >> beam.FlatMap(
-            _repoint)

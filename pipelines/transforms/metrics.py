@@ -68,6 +68,26 @@ def doc_bytes(doc: dict) -> int:
 class CountingDoFn(beam.DoFn):
     """A DoFn with `self.counters`, flushed at the end of every bundle."""
 
+    # Every stage counts through these four (and count_out), so the accounting contract that
+    # pipelines.accounting checks has one implementation.
+    def count_in(self, stage: str, doc: dict) -> None:
+        self.counters.inc("stage_in", stage=stage, source=doc["source"])
+
+    def count_rejected(self, row: dict) -> dict:
+        """A reject row (schemas.REJECT_SCHEMA) leaving its stage; returns it."""
+        self.counters.inc("rejected", stage=row["stage"], reason=row["reason"], source=row["source"])
+        return row
+
+    def count_quarantined(self, row: dict) -> dict:
+        """A quarantine row (schemas.QUARANTINE_SCHEMA); returns it."""
+        self.counters.inc("quarantined", stage=row["stage"], error=row["error"], source=row["source"])
+        return row
+
+    def count_kept(self, doc: dict) -> None:
+        """A document bound for the output shards."""
+        self.counters.inc("kept", lang=doc["lang"], source=doc["source"])
+        self.counters.inc("kept_bytes", doc_bytes(doc), lang=doc["lang"], source=doc["source"])
+
     def count_out(self, stage: str, doc: dict, size: int | None = None) -> int:
         """A document leaving a stage, with its bytes (`size` if already measured, else measured here,
         once per stage, on the way out); returns them."""

@@ -1,7 +1,8 @@
 """MinHash near-deduplication in Beam (logic in dedup.minhash and dedup.components).
 
-1. Each document gets a signature and band keys, and a node key that sorts in keeper order (best
-   quality score, then id).
+1. Each exact cluster's keeper is a node: its sketch (signature and band keys, made as its document
+   was spilled), a key that sorts in keeper order (best quality score, then id), and a weight (the
+   copies it stands for).
 2. Band buckets: a combiner finds each bucket's smallest member and size before the shuffle; buckets
    with more than one member are copied to `fanout` salts and joined with their members, so a
    bucket of a million boilerplate pages never forms one group. Each member gets an edge to its
@@ -13,51 +14,30 @@
    again (VERIFY_ROUNDS in all), so a false-positive centre does not hide its bucket's true pairs.
 4. Connected components: union-find on one worker after the shuffle (default), or large-star and
    small-star rounds as shuffles, with a convergence check (pipelines.transforms.components).
-5. Every document learns its component's keeper and size (summed over the exact-duplicate clusters
-   it stands for); all but the keeper go to the rejects with the id they duplicate.
+5. Every node learns its component's keeper and size (summed over the weights); dedup.decide turns
+   that into each document's outcome (pipelines.transforms.deduplicate).
 
 With an index (--dedup-index), the band keys of documents earlier runs kept join the buckets as
 members that always win: a new document in their component is rejected as a duplicate of the
 indexed one. The band keys of this run's kept documents are written to the index afterwards.
 """
 
+import io
+import typing
+import uuid
+
 import apache_beam as beam
 import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 
-from dedup.components import index_node_key, is_index_node, node_id, node_key
+from dedup.components import index_node_key, is_index_node, node_id
+from dedup.decide import NearOutcome
 from dedup.exact import salt
-from dedup.minhash import MinHasher, band_keys, estimated_jaccard, jaccard
-from pipelines.sources.records import Rejected
+from dedup.minhash import estimated_jaccard, jaccard
 from pipelines.transforms.components import ConnectedComponents
-from pipelines.transforms.metrics import CountingDoFn
-from pipelines.transforms.stages import REJECTS
 
 STAGE = "near_dedup"
-
-
-def _score(doc: dict) -> float | None:
-    return (doc.get("signals") or {}).get("quality_score")
-
-
-class Sketch(beam.DoFn):
-    """doc -> (node key, exact-cluster size, band keys, (signature, shingle set)), the last two as
-    bytes or None: the signature travels only for verification or an index, the shingle set only
-    for exact verification."""
-
-    def __init__(self, hasher: MinHasher, bands: int, rows: int, keep_signature: bool, keep_shingles: bool):
-        self.hasher, self.bands, self.rows = hasher, bands, rows
-        self.keep_signature, self.keep_shingles = keep_signature, keep_shingles
-
-    def process(self, doc):
-        signature = self.hasher.signature(doc["text"], doc.get("lang"))
-        if signature is None:  # no shingles: the document stays its own cluster
-            return []
-        shingles = None
-        if self.keep_shingles:
-            shingles = np.unique(self.hasher.shingle_hashes(doc["text"], doc.get("lang"))).tobytes()
-        return [(node_key(doc["id"], _score(doc)), int(doc.get("dedup_cluster_size") or 1),
-                 band_keys(signature, self.bands, self.rows),
-                 (signature.tobytes() if self.keep_signature else None, shingles))]
 
 
 def similarity(a: tuple, b: tuple) -> float:
@@ -114,6 +94,84 @@ def _star(members, fanout: int, label: str):
             | f"{label}StarEdges" >> beam.FlatMap(_star_edges))
 
 
+class _WriteBandFiles(beam.DoFn):
+    """nodes -> (band, band file): each node's key in every band, written in chunks of CHUNK nodes,
+    one .npz per band per chunk (keys uint64, node keys as bytes), so band memberships (bands x
+    nodes) never become elements."""
+
+    CHUNK = 100_000
+
+    def __init__(self, work_dir: str, bands: int):
+        self.work_dir, self.bands = work_dir, bands
+
+    def start_bundle(self):
+        self._keys, self._nodes, self._paths = [], [], None
+
+    def process(self, node):
+        if self._paths is None:  # a new chunk: its files are named now, written when it is full
+            token = uuid.uuid4().hex
+            self._paths = [FileSystems.join(self.work_dir, "bands", f"{token}-{b}.npz") for b in range(self.bands)]
+            yield from enumerate(self._paths)
+        self._keys.append(node[2])
+        self._nodes.append(node[0])
+        if len(self._nodes) >= self.CHUNK:
+            self._flush()
+
+    def _flush(self):
+        if self._paths is None:
+            return
+        keys = np.array(self._keys, dtype=np.uint64).reshape(len(self._nodes), self.bands)
+        nodes = np.array(self._nodes, dtype="S")
+        for band, path in enumerate(self._paths):
+            with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+                np.savez(fh, keys=keys[:, band], nodes=nodes)
+        self._keys, self._nodes, self._paths = [], [], None
+
+    def finish_bundle(self):
+        self._flush()
+
+
+def _load(path: str) -> tuple[np.ndarray, np.ndarray]:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        data = np.load(io.BytesIO(fh.read()))
+        return data["keys"], data["nodes"]
+
+
+def _band_stars(element):
+    """(band, its files) -> (bucket, member, centre) for every member of a bucket of more than one
+    node but its smallest, the centre: one sort of the band's keys (8 bytes and a node key a node)."""
+    band, paths = element
+    parts = [_load(path) for path in sorted(paths)]
+    keys = np.concatenate([k for k, _ in parts])
+    nodes = np.concatenate([n for _, n in parts]) if parts else np.empty(0, "S1")
+    order = np.lexsort((nodes, keys))
+    keys, nodes = keys[order], nodes[order]
+    first = np.ones(len(keys), bool)
+    first[1:] = keys[1:] != keys[:-1]
+    shared = ~first  # a node whose bucket has a smaller node before it
+    centre = np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0))
+    for i in np.flatnonzero(shared):
+        yield (band, int(keys[i])), nodes[i].decode(), nodes[centre[i]].decode()
+
+
+class BandBuckets(beam.PTransform):
+    """nodes (node key, weight, band keys, evidence) -> star edges (bucket, member, centre) of every
+    band bucket with more than one node, the centre its smallest. Bucketing runs on files, one sort
+    per band (_band_stars: memory 8 bytes plus a node key per node), since as Beam elements the band
+    memberships would be `bands` shuffled elements per document."""
+
+    def __init__(self, work_dir: str, bands: int):
+        super().__init__()
+        self.work_dir, self.bands = work_dir, bands
+
+    def expand(self, nodes):
+        return (nodes
+                | "WriteBandFiles" >> beam.ParDo(_WriteBandFiles(self.work_dir, self.bands))
+                | "FilesPerBand" >> beam.GroupByKey()
+                # Any: the inferred int coder would refuse band keys of 2**63 and more
+                | "BandStars" >> beam.FlatMap(_band_stars).with_output_types(typing.Any))
+
+
 def _failed_members(element):
     """((member, centre), {"bucket": bucket keys, "passed": ...}) -> (bucket, member) where it failed."""
     (node, _), grouped = element
@@ -149,81 +207,49 @@ class _Verify(beam.PTransform):
                     if similarity(ea, eb) >= threshold]))
 
 
-class _Decide(CountingDoFn):
-    def process(self, element):
-        _, grouped = element
-        clusters = list(grouped["cluster"])
-        for doc in grouped["doc"]:
-            doc = dict(doc)
-            source = doc["source"]
-            self.counters.inc("stage_in", stage=STAGE, source=source)
-            if not clusters:
-                self.count_out(STAGE, doc)
-                yield doc
-                continue
-            root, size = clusters[0]
-            keeper = node_id(root)
-            doc["dedup_cluster"], doc["dedup_cluster_size"] = keeper, size
-            # An indexed copy with this document's own id is this document from an earlier run of the
-            # same input (rerun into another output): not a duplicate of itself, and kept.
-            if is_index_node(root) and keeper != doc["id"]:
-                self.counters.inc("rejected", stage=STAGE, reason="in_index", source=source)
-                yield beam.pvalue.TaggedOutput(REJECTS, Rejected(
-                    doc, STAGE, "in_index", f"near-duplicate of indexed document {keeper}", duplicate_of=keeper).row())
-            elif keeper == doc["id"]:
-                self.count_out(STAGE, doc)
-                yield doc
-            else:
-                self.counters.inc("rejected", stage=STAGE, reason="near_duplicate", source=source)
-                yield beam.pvalue.TaggedOutput(REJECTS, Rejected(
-                    doc, STAGE, "near_duplicate", f"near-duplicate of {keeper} (a cluster of {size})",
-                    duplicate_of=keeper).row())
-
-
 VERIFY_MODES = ("exact", "signature")
 
 
-class NearDedup(beam.PTransform):
-    """docs -> (kept, rejects, index rows of the kept documents or None).
+class NearClusters(beam.PTransform):
+    """nodes (node key, weight, band keys, (signature, shingles)) -> (id, NearOutcome) for every node
+    in a component of more than one node (index nodes excluded).
 
-    verify: None (every LSH candidate pair counts), "exact" or "signature" (see similarity), with
-    verify_threshold. write_index: also return the rows an index needs."""
+    work_dir: where band files go (BandBuckets). verify: None (every LSH candidate pair counts), "exact"
+    or "signature" (see similarity), with verify_threshold. index_files: index shards whose nodes join
+    the buckets (and always win)."""
 
-    def __init__(self, hasher: MinHasher, bands: int, rows: int, verify: str | None = None,
+    def __init__(self, work_dir: str, bands: int, rows: int, verify: str | None = None,
                  verify_threshold: float | None = None, components: str = "single", max_rounds: int = 20,
-                 fanout: int = 16, index_files=None, write_index: bool = False):
+                 fanout: int = 16, index_files=None):
         super().__init__()
+        self.work_dir = work_dir
         if verify is not None and (verify not in VERIFY_MODES or verify_threshold is None):
             raise ValueError(f"verify {verify!r} needs a threshold and one of {VERIFY_MODES}")
-        self.hasher, self.bands, self.rows = hasher, bands, rows
+        self.bands, self.rows = bands, rows
         self.verify, self.verify_threshold = verify, verify_threshold
         self.components, self.max_rounds, self.fanout = components, max_rounds, fanout
-        self.index_files, self.write_index = list(index_files or []), write_index
+        self.index_files = list(index_files or [])
 
-    def expand(self, docs):
+    def expand(self, sketches):
         fanout = self.fanout
-        sketches = docs | "Sketch" >> beam.ParDo(Sketch(
-            self.hasher, self.bands, self.rows, keep_signature=self.verify is not None or self.write_index,
-            keep_shingles=self.verify == "exact"))
         if self.index_files:
-            indexed = (docs.pipeline
+            indexed = (sketches.pipeline
                        | "IndexFiles" >> beam.Create(self.index_files)
                        | "ReadIndex" >> beam.io.ReadAllFromParquet(columns=["id", "bands", "signature"])
                        | "IndexSketches" >> beam.Map(lambda r: (
-                           index_node_key(r["id"]), 1, list(r["bands"]),
+                           index_node_key(r["id"]), 1, tuple(r["bands"]),
                            (np.asarray(r["signature"], np.uint32).tobytes(), None))))
             sketches = (sketches, indexed) | "WithIndex" >> beam.Flatten()
-        members = sketches | "BandMembers" >> beam.FlatMap(
-            lambda s: [((band, key), s[0]) for band, key in enumerate(s[2])])
+        stars = sketches | "BandBuckets" >> BandBuckets(self.work_dir, self.bands)
         if self.verify is None:
-            edges = (_star(members, fanout, "")
+            edges = (stars
                      | "Edges" >> beam.Map(lambda e: (e[1], e[2]))
                      | "UniqueEdges" >> beam.Distinct())
         else:
             evidence = sketches | "Evidence" >> beam.Map(lambda s: (s[0], s[3]))
-            verified = []
+            verified, members = [], None  # members: of the buckets whose verification failed
             for r in range(VERIFY_ROUNDS):
-                star = _star(members, fanout, f"Round{r}")
+                star = stars if r == 0 else _star(members, fanout, f"Round{r}")
                 passed = (star
                           | f"Round{r}Edges" >> beam.Map(lambda e: (e[1], e[2]))
                           | f"Round{r}UniqueEdges" >> beam.Distinct()
@@ -250,18 +276,6 @@ class NearDedup(beam.PTransform):
                      "size": sizes}
                     | "JoinSizes" >> beam.CoGroupByKey()
                     | "MemberClusters" >> beam.FlatMap(lambda kv: [
-                        (node_id(m), (kv[0][0], size)) for m in kv[1]["member"] for size in kv[1]["size"]]))
-        out = ({"doc": docs | "DocsById" >> beam.Map(lambda d: (d["id"], d)), "cluster": clusters}
-               | "JoinDocs" >> beam.CoGroupByKey()
-               | "Decide" >> beam.ParDo(_Decide()).with_outputs(REJECTS, main="kept"))
-        if not self.write_index:
-            return out.kept, out[REJECTS], None
-        # The band keys and signatures of what this run keeps, for an index.
-        index_rows = ({"kept": out.kept | "KeptIds" >> beam.Map(lambda d: (d["id"], None)),
-                       "sketch": sketches | "SketchById" >> beam.Map(lambda s: (node_id(s[0]), s))}
-                      | "JoinKept" >> beam.CoGroupByKey()
-                      | "IndexRows" >> beam.FlatMap(lambda kv: [
-                          {"id": kv[0], "node": s[0], "bands": s[2],
-                           "signature": np.frombuffer(s[3][0], np.uint32).tolist()} for s in kv[1]["sketch"]
-                          if list(kv[1]["kept"]) and not is_index_node(s[0])]))
-        return out.kept, out[REJECTS], index_rows
+                        (node_id(m), NearOutcome(kv[0][0], size)) for m in kv[1]["member"] if not is_index_node(m)
+                        for size in kv[1]["size"]]))
+        return clusters

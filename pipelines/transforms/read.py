@@ -90,11 +90,9 @@ class ReadFile(CountingDoFn):
                 yield item
                 return
         if isinstance(item, Rejected):
-            self.counters.inc("rejected", stage=item.stage, reason=item.reason, source=source)
-            yield beam.pvalue.TaggedOutput(REJECTS, item.row())
+            yield beam.pvalue.TaggedOutput(REJECTS, self.count_rejected(item.row()))
         else:
-            self.counters.inc("quarantined", stage=item.stage, error=item.error, source=source)
-            yield beam.pvalue.TaggedOutput(QUARANTINE, item.row())
+            yield beam.pvalue.TaggedOutput(QUARANTINE, self.count_quarantined(item.row()))
 
 
 class ReadSources(beam.PTransform):

@@ -192,25 +192,29 @@ class StageFn(CountingDoFn):
         self.stage.teardown()
 
     def process(self, doc):
-        name, source = self.stage.name, doc["source"]
-        self.counters.inc("stage_in", stage=name, source=source)
-        try:
-            result = self.stage.apply(dict(doc))  # Beam inputs must not be changed; stages change their copy
-        except Exception as exc:  # one bad document must not fail the bundle; a bug fails every one, loudly
-            sample = doc.get("content") or (doc.get("text") or "")[:512].encode("utf-8", "replace")
-            result = Quarantined.of_document(doc, name, exc, sample)
-        if isinstance(result, Rejected):
-            self.counters.inc("rejected", stage=name, reason=result.reason, source=source)
-            yield beam.pvalue.TaggedOutput(REJECTS, result.row())
-        elif isinstance(result, Quarantined):
-            self.counters.inc("quarantined", stage=name, error=result.error, source=source)
-            yield beam.pvalue.TaggedOutput(QUARANTINE, result.row())
-        else:
-            size = self.count_out(name, result)
-            if self.stage.counts_languages:
-                self.counters.inc("identified", lang=result["lang"], source=source)
-                self.counters.inc("identified_bytes", size, lang=result["lang"], source=source)
-            yield result
+        tag, result = run_stage(self, self.stage, doc)
+        yield result if tag is None else beam.pvalue.TaggedOutput(tag, result)
+
+
+def run_stage(counting: CountingDoFn, stage: Stage, doc: dict) -> tuple[str | None, dict]:
+    """(None, the document it kept), (REJECTS, a reject row) or (QUARANTINE, a quarantine row), counted
+    on `counting`."""
+    name = stage.name
+    counting.count_in(name, doc)
+    try:
+        result = stage.apply(dict(doc))  # Beam inputs must not be changed; stages change their copy
+    except Exception as exc:  # one bad document must not fail the bundle; a bug fails every one, loudly
+        sample = doc.get("content") or (doc.get("text") or "")[:512].encode("utf-8", "replace")
+        result = Quarantined.of_document(doc, name, exc, sample)
+    if isinstance(result, Rejected):
+        return REJECTS, counting.count_rejected(result.row())
+    if isinstance(result, Quarantined):
+        return QUARANTINE, counting.count_quarantined(result.row())
+    size = counting.count_out(name, result)
+    if stage.counts_languages:
+        counting.counters.inc("identified", lang=result["lang"], source=result["source"])
+        counting.counters.inc("identified_bytes", size, lang=result["lang"], source=result["source"])
+    return None, result
 
 
 def apply_stage(docs, stage: Stage):

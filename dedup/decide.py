@@ -1,0 +1,97 @@
+"""What dedup decides, on compact records: no text, only ids, hashes and sketches.
+
+A document's record (`DocRef`) travels to the decision; its exact cluster is summarised by
+`ExactSummary` (the keeper, the number of copies and the keeper's sketch), merged associatively so
+it runs as a combiner; near dedup then works on one sketch per exact cluster, weighted by its copies.
+`decide` turns a document's exact cluster and its keeper's near outcome into the document's `Outcome`:
+kept, or rejected by exact or near dedup, with its cluster id, size and the document it duplicates
+(always the one kept in the end, never one that near dedup removed).
+"""
+
+from typing import NamedTuple
+
+from dedup.components import is_index_node, node_id
+
+
+class Sketch(NamedTuple):
+    """A text's MinHash evidence: band keys, and the signature (uint32 bytes, for verification or an
+    index) and distinct shingle hashes (uint32 bytes, for exact verification) where they are kept."""
+    bands: tuple
+    signature: bytes | None = None
+    shingles: bytes | None = None
+
+
+class DocRef(NamedTuple):
+    """A document as dedup sees it: where it lies (its spill file), what it hashes to, and what
+    sizing its shard and counting its lines need."""
+    id: str
+    file: str  # the spill file holding the document
+    text_hash: str | None  # None when no dedup runs
+    lang: str
+    size: int  # UTF-8 bytes of its text
+    lines: tuple | None = None  # its distinct line keys, when boilerplate lines are removed
+    weight: int = 1  # documents it stands for (1; more where a caller deduplicated before)
+
+
+class ExactSummary(NamedTuple):
+    """An exact cluster: its keeper (the smallest id), copies, and the keeper's score and sketch."""
+    keep_id: str
+    size: int
+    score: float | None
+    sketch: Sketch | None
+
+
+def merge_summaries(summaries) -> ExactSummary:
+    best, size = None, 0
+    for s in summaries:
+        size += s.size
+        if best is None or s.keep_id < best.keep_id:
+            best = s
+    return best._replace(size=size)
+
+
+class NearOutcome(NamedTuple):
+    """An exact cluster keeper's near-dedup component: its smallest node key and total weight."""
+    root: str
+    size: int
+
+
+class Outcome(NamedTuple):
+    """A document's dedup outcome. `stage` is None for a kept document."""
+    stage: str | None
+    reason: str | None
+    cluster: str
+    size: int
+    duplicate_of: str | None = None
+    detail: str | None = None
+
+
+EXACT_STAGE, NEAR_STAGE = "dedup", "near_dedup"
+
+
+def kept_alone(doc_id: str) -> Outcome:
+    """The outcome of a document with no copy and no near duplicate."""
+    return Outcome(None, None, doc_id, 1)
+
+
+def decide(doc_id: str, exact: ExactSummary | None, near: NearOutcome | None) -> Outcome:
+    """`exact`: the document's exact cluster (None: it has no copy); `near`: the near-dedup component of
+    that cluster's keeper (None: no near duplicate, or no near dedup)."""
+    keep_id, copies = (exact.keep_id, exact.size) if exact is not None else (doc_id, 1)
+    final = node_id(near.root) if near is not None else keep_id
+    if doc_id != keep_id:
+        detail = f"same text as {keep_id} ({copies} copies)"
+        if final != keep_id:  # near dedup (or an index) removed this copy's keeper: point past it
+            return Outcome(EXACT_STAGE, "exact_duplicate", final, near.size, final,
+                           f"{detail}, itself a near duplicate of {final}")
+        return Outcome(EXACT_STAGE, "exact_duplicate", keep_id, copies, keep_id, detail)
+    if near is None:
+        return Outcome(None, None, keep_id, copies)
+    # An indexed copy with this document's own id is this document from an earlier run of the same
+    # input (rerun into another output): not a duplicate of itself, and kept.
+    if is_index_node(near.root) and final != doc_id:
+        return Outcome(NEAR_STAGE, "in_index", final, near.size, final, f"near-duplicate of indexed document {final}")
+    if final == doc_id:
+        return Outcome(None, None, final, near.size)
+    return Outcome(NEAR_STAGE, "near_duplicate", final, near.size, final,
+                   f"near-duplicate of {final} (a cluster of {near.size})")

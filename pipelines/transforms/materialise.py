@@ -1,0 +1,180 @@
+"""The decisions meet the rows, once per spill file, and the final shards are written streaming.
+
+1. `ApplyDecisions`, per spill file (its decisions arrive grouped with it: only ids and outcomes
+   crossed the shuffle): each document takes its dedup outcome, then the stages that change text
+   after dedup (boilerplate lines, PII) run on it, every outcome counted through one helper. Each
+   resulting row goes to its output partition and shard (pipelines.transforms.write: a hash of its
+   sort key, over a shard count from the partition's size known beforehand); the rows of one shard
+   are sorted and written to a piece file. Memory: one spill file's rows.
+2. `MergeShards`, per output shard: a k-way merge of its pieces (each already sorted) into the
+   Parquet shard, row group by row group. Memory: one row group and a read buffer per piece; a shard
+   of more than MERGE_FANIN pieces is merged in rounds.
+The shard bytes depend only on the rows and their sort keys, so they are the same under any runner
+and bundling.
+"""
+
+import heapq
+import uuid
+from collections import defaultdict
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+import xxhash
+from apache_beam.io.filesystems import FileSystems
+
+from dedup.decide import kept_alone
+from pipelines.outputs import write_whole
+from pipelines.sources.records import Rejected
+from pipelines.transforms.metrics import CountingDoFn
+from pipelines.transforms.spill import RowWriter, SpillFile, read_rows, work_path
+from pipelines.transforms.stages import REJECTS, run_stage
+from pipelines.transforms.write import ROW_GROUP_ROWS, ZSTD_LEVEL, num_shards, shard_path
+from schemas import to_table
+
+MERGE_FANIN = 128  # pieces merged at once: each open piece holds a zstd window and a read buffer
+
+
+def partition_of(kind: str, row: dict) -> str | None:
+    if kind == "documents":
+        return f"lang={row['lang']}"
+    if kind == "rejects":
+        return f"stage={row['stage']}"
+    return None
+
+
+def sort_key(kind: str, row: dict):
+    """Rows are sorted by id in a shard; quarantine rows (which may have none) by where they were found."""
+    if kind == "quarantine":
+        return row["file"], row["offset"], row["stage"], row["error"], row["message"], row.get("record_id") or ""
+    return row["id"]
+
+
+def shard_of(key, count: int) -> int:
+    return xxhash.xxh64_intdigest(repr(key).encode()) % count
+
+
+class _Pieces:
+    """Rows of one spill file, by output shard; written sorted to one piece file per shard."""
+
+    def __init__(self, output: str, sizes: dict, target_bytes: int):
+        self.output, self.sizes, self.target = output, sizes, target_bytes
+        self.rows = defaultdict(list)
+
+    def add(self, kind: str, row: dict) -> None:
+        partition = partition_of(kind, row)
+        count = num_shards(self.sizes.get((kind, partition), 0), self.target)
+        key = sort_key(kind, row)
+        self.rows[(kind, partition, shard_of(key, count), count)].append((key, row))
+
+    def write(self):
+        """-> ((kind, partition, shard, count), piece path) for each shard with rows."""
+        for shard, rows in self.rows.items():
+            rows.sort(key=lambda kr: kr[0])
+            path = work_path(self.output, "pieces", uuid.uuid4().hex + ".rows.zst")
+            writer = RowWriter(path)
+            for kr in rows:
+                writer.write(kr)
+            writer.close()
+            yield shard, path
+        self.rows.clear()
+
+
+class ApplyDecisions(CountingDoFn):
+    """(spill file token, {"file": [SpillFile], "decision": [(id, Outcome)]}) -> pieces.
+
+    dedup_stages: the accounting stages dedup ran ("dedup", "near_dedup"); after: stages run on each
+    kept document (pipelines.transforms.stages.Stage), with `boilerplate` (if one of them) given the
+    common lines."""
+
+    def __init__(self, output: str, target_bytes: int, dedup_stages: tuple[str, ...], after: list):
+        self.output, self.target = output, target_bytes
+        self.dedup_stages, self.after = dedup_stages, after
+
+    def setup(self):
+        super().setup()
+        for stage in self.after:
+            stage.setup()
+
+    def teardown(self):
+        for stage in self.after:
+            stage.teardown()
+
+    def process(self, element, sizes, common):
+        _, grouped = element
+        spilled: SpillFile = list(grouped["file"])[0]
+        decisions = dict(grouped["decision"])
+        for stage in self.after:
+            if hasattr(stage, "common"):
+                stage.common = common
+        pieces = _Pieces(self.output, sizes, self.target)
+        for row in read_rows(spilled.path(self.output)):
+            if spilled.kind != "documents":
+                pieces.add(spilled.kind, row)
+                continue
+            kind, row = self._document(row, decisions.pop(row["id"], None))
+            pieces.add(kind, row)
+        if decisions:  # a decision for a document the file does not hold: a bug, never silent
+            raise RuntimeError(f"{spilled.path(self.output)}: {len(decisions)} decisions for documents it "
+                               f"does not hold, e.g. {next(iter(decisions))}")
+        yield from pieces.write()
+
+    def _document(self, doc: dict, outcome) -> tuple[str, dict]:
+        outcome = outcome or kept_alone(doc["id"])
+        doc["dedup_cluster"], doc["dedup_cluster_size"] = outcome.cluster, outcome.size
+        for stage in self.dedup_stages:
+            self.count_in(stage, doc)
+            if outcome.stage == stage:
+                return REJECTS, self.count_rejected(Rejected(doc, stage, outcome.reason, outcome.detail,
+                                                             duplicate_of=outcome.duplicate_of).row())
+            self.count_out(stage, doc)
+        for stage in self.after:
+            tag, doc = run_stage(self, stage, doc)
+            if tag is not None:
+                return tag, doc
+        self.count_kept(doc)
+        return "documents", doc
+
+
+def _merged(paths: list[str]):
+    return heapq.merge(*(read_rows(path) for path in paths), key=lambda kr: kr[0])
+
+
+class MergeShards(beam.DoFn):
+    """((kind, partition, shard, count), piece paths) -> the shard's file info, written by a k-way
+    merge of the pieces; schemas: kind -> pyarrow schema."""
+
+    def __init__(self, output: str, schemas: dict):
+        self.output, self.schemas = output, schemas
+
+    def process(self, element):
+        (kind, partition, shard, count), paths = element
+        paths = sorted(paths)
+        while len(paths) > MERGE_FANIN:  # merge in rounds, so the open pieces stay bounded
+            head, paths = paths[:MERGE_FANIN], paths[MERGE_FANIN:]
+            merged = work_path(self.output, "pieces", uuid.uuid4().hex + ".rows.zst")
+            writer = RowWriter(merged)
+            for kr in _merged(head):
+                writer.write(kr)
+            writer.close()
+            paths.append(merged)
+        path = shard_path(self.output, kind, partition, shard, count)
+        schema = self.schemas[kind]
+        written = {"rows": 0}
+
+        def write(fh):
+            with pq.ParquetWriter(fh, schema, compression="zstd", compression_level=ZSTD_LEVEL) as writer:
+                group = []
+                for _, row in _merged(paths):
+                    group.append(row)
+                    if len(group) == ROW_GROUP_ROWS:
+                        writer.write_table(to_table(group, schema))
+                        written["rows"] += len(group)
+                        group = []
+                if group or not written["rows"]:
+                    writer.write_table(to_table(group, schema))
+                    written["rows"] += len(group)
+
+        write_whole(path, write)
+        yield {"path": path, "rows": written["rows"],
+               "bytes": FileSystems.match([path])[0].metadata_list[0].size_in_bytes}
+
