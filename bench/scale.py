@@ -421,7 +421,7 @@ def peers_runs(args, checkouts: dict[str, Path]) -> list[dict]:
 COLUMNS = [("run", 30, lambda r: r["label"]), ("docs", 10, lambda r: f"{r['documents']:,}"),
            ("wall s", 8, lambda r: f"{r['wall_s']:.1f}"), ("docs/s", 8, lambda r: f"{r['docs_per_s']:.1f}"),
            ("CPU s", 8, lambda r: f"{r['cpu_s']:.0f}"),
-           ("docs/CPU-s", 10, lambda r: f"{r['documents'] / max(r['cpu_s'], 0.1):.1f}"),
+           ("docs/CPU-s", 10, lambda r: f"{per_cpu(r):.1f}"),
            ("tree MB", 8, lambda r: f"{r['peak_tree_rss_mb']:,}"), ("main MB", 8, lambda r: f"{r['main_maxrss_mb']:,}"),
            ("kept", 9, lambda r: f"{r['kept']:,}"), ("rejected", 9, lambda r: f"{r['rejected']:,}"),
            ("shuffled MB", 11, lambda r: f"{r['beam']['bytes'] / 1e6:,.0f}" if r.get("beam") else "n/a"),
@@ -460,6 +460,10 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
 
 
+def per_cpu(r: dict) -> float:
+    return r["documents"] / max(r["cpu_s"], 0.1)
+
+
 def print_ratios(rows: list[dict]) -> None:
     """Two workers vs one, largest size vs smallest, memory per million documents, new vs old."""
     by = {(r["checkout"], r["size"], r["mode"], r["workers"]): r for r in rows}
@@ -473,7 +477,7 @@ def print_ratios(rows: list[dict]) -> None:
     sizes = sorted({r["size"] for r in rows if isinstance(r["size"], int)})
     for (name, size, mode, workers), big in by.items():
         small = by.get((name, sizes[0], mode, workers)) if sizes else None
-        if small and size != sizes[0]:
+        if small and isinstance(size, int) and size != sizes[0]:
             growth = (big["peak_tree_rss_mb"] - small["peak_tree_rss_mb"]) / (size - sizes[0]) * 1e6
             lines.append(f"{size:,} vs {sizes[0]:,}, {name} {mode} w{workers}: throughput "
                          f"{ratio(big['docs_per_s'], small['docs_per_s'])}, peak tree RSS grows "
@@ -481,14 +485,16 @@ def print_ratios(rows: list[dict]) -> None:
     for (name, size, mode, workers), new in by.items():
         old = by.get(("old", size, mode, workers))
         if name == "new" and old:
-            lines.append(f"new/old, {size} {mode} w{workers}: docs/s {ratio(new['docs_per_s'], old['docs_per_s'])}, "
+            lines.append(f"new/old, {size} {mode} w{workers}: docs/s {ratio(new['docs_per_s'], old['docs_per_s'])} "
+                         f"(per CPU second {ratio(per_cpu(new), per_cpu(old))}), "
                          f"peak tree RSS {ratio(new['peak_tree_rss_mb'], old['peak_tree_rss_mb'])}, shuffled "
                          + (ratio(new["beam"]["bytes"], old["beam"]["bytes"]) if new.get("beam") and old.get("beam")
                             else "n/a"))
         theirs = by.get(("datatrove", size, mode, workers))
         if theirs and name in ("new", "old"):
             lines.append(f"{name} vs datatrove, peers' corpus chain w1: docs/s "
-                         f"{ratio(new['docs_per_s'], theirs['docs_per_s'])}")
+                         f"{ratio(new['docs_per_s'], theirs['docs_per_s'])} (per CPU second "
+                         f"{ratio(per_cpu(new), per_cpu(theirs))})")
     print("\n".join(["", "Ratios:"] + [f"  {line}" for line in lines] if lines else []))
 
 
