@@ -113,21 +113,28 @@ def _balanced(wikitext: str) -> bool:
 
 def _cut_wikitext(escaped: bytes, keep: int) -> bytes:
     """The longest run of whole paragraphs, at most `keep` bytes long where possible, that leaves no
-    markup open, or failing that renders without markup (the XML-escaped text of one revision in, the
-    same escaped text cut short out)."""
+    markup open (or failing that renders without markup) and renders to 100 words or more: the
+    XML-escaped text of one revision in, the same escaped text cut short out."""
+    from pipelines.sources.wikipedia import wikitext_to_text
+
     if len(escaped) <= keep:
         return escaped
     ends = [m.start() for m in re.finditer(rb"\n\n", escaped)]
     fits = [e for e in ends if e <= keep][::-1] + [e for e in ends if e > keep]
-    for end in fits:
-        if _balanced(html.unescape(escaped[:end].decode("utf-8"))):
-            return escaped[:end]
-    # Markup the page itself leaves open somewhere (a <ref> never closed): a cut that renders clean.
-    from pipelines.sources.wikipedia import wikitext_to_text
+
+    def wikitext(end: int) -> str:
+        return html.unescape(escaped[:end].decode("utf-8"))
+
+    def prose(text: str) -> bool:  # an infobox alone renders to nothing
+        return len(text.split()) >= 100
 
     for end in fits:
-        text = wikitext_to_text(html.unescape(escaped[:end].decode("utf-8")))
-        if not any(markup in text for markup in ("{{", "}}", "[[", "]]", "<ref", "{|", "|}")):
+        if _balanced(wikitext(end)) and prose(wikitext_to_text(wikitext(end))):
+            return escaped[:end]
+    # Markup the page itself leaves open somewhere (a <ref> never closed): a cut that renders clean.
+    for end in fits:
+        text = wikitext_to_text(wikitext(end))
+        if prose(text) and not any(markup in text for markup in ("{{", "}}", "[[", "]]", "<ref", "{|", "|}")):
             return escaped[:end]
     return escaped
 
