@@ -16,11 +16,15 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
+from itertools import compress, filterfalse
+from operator import not_
 
 from filters.text import TERMINAL_PUNCTUATION
+from filters.words import PieceSplitter
 
 SEGMENTED_LANGUAGES = ("zh", "ja", "th")
 _RUNS = re.compile(r"\S+|\s+")
+_PIECE = re.compile(r"\S+")
 _MAX_CACHE = 2_000_000  # distinct white-space-delimited pieces remembered per language
 
 
@@ -40,25 +44,93 @@ class SpacySplitter:
             self._nlp = spacy.blank("xx")
         self._punct_chars = frozenset(Sentencizer.default_punct_chars)
         self._lock = threading.Lock()  # spaCy's memory zones are not for concurrent use
-        # piece -> (tokens, sentencizer transitions from "no period seen" and from "period seen")
-        self._cache: dict[str, tuple] = {}
+        # spaCy's rules in Python (English); None leaves every new piece to spaCy
+        self._split = PieceSplitter.for_tokenizer(self._nlp.tokenizer)
+        self._tokens: dict[str, str] = {}  # piece -> its tokens joined by spaces
+        self._in_context: set[str] = set()  # pieces whose tokens may depend on their neighbours
+        # piece -> sentencizer transitions from "no period seen" and from "period seen"
+        self._transitions: dict[str, tuple] = {}
 
-    def _piece(self, piece: str) -> tuple:
-        entry = self._cache.get(piece)
-        while entry is None:  # another thread may clear the cache between learning and reading
-            self._learn([piece])
-            entry = self._cache.get(piece)
-        return entry
+    def words(self, text: str) -> list[str]:
+        pieces = text.split()
+        if self._split is None:
+            odd = list(dict.fromkeys(pieces))
+        else:  # English: a piece of letters is one token unless it is a special case ("cannot")
+            odd = list(dict.fromkeys(filterfalse(str.isalpha, pieces)))
+            if not self._split.letter_specials.isdisjoint(pieces):
+                odd += self._split.letter_specials.intersection(pieces)
+        if not odd:
+            return pieces
+        # Each piece becomes its tokens joined by spaces, and the whole splits again into words:
+        # no Python code runs per piece.
+        joined = dict(zip(odd, self._joined_tokens(odd)))
+        parts = list(map(joined.get, pieces, pieces))
+        if not self._in_context.isdisjoint(odd):
+            self._retokenize_in_context(text, pieces, parts)
+        return " ".join(parts).split()
 
-    def _learn(self, pieces: list[str]) -> None:
-        """Tokenize new pieces in one spaCy call (they are separated by single spaces, which spaCy
-        splits on before anything else) and remember each piece's tokens."""
-        with self._lock:
-            self._learn_locked(pieces)
+    def _retokenize_in_context(self, text: str, pieces: list[str], parts: list[str]) -> None:
+        """spaCy's tokens for each run of pieces that its special-case matcher may tie together
+        (see PieceSplitter.link_lefts), in place of the pieces' own. A run holds a piece whose
+        matcher pass changed its tokens and neighbours met by a single space where a pattern's
+        tokens can meet; nothing outside a run can reach into it."""
+        spans = [m.span() for m in _PIECE.finditer(text)]
+        lefts, rights, context = self._split.link_lefts, self._split.link_rights, self._in_context
 
-    def _learn_locked(self, pieces: list[str]) -> None:
-        if len(self._cache) + len(pieces) >= _MAX_CACHE:
-            self._cache.clear()
+        def tied(a: int, b: int) -> bool:
+            return (text[spans[a][1]:spans[b][0]] == " "
+                    and (pieces[a] in context or parts[a].rpartition(" ")[2] in lefts)
+                    and (pieces[b] in context or parts[b].partition(" ")[0] in rights))
+
+        end = 0
+        for i in compress(range(len(pieces)), map(context.__contains__, pieces)):
+            if i < end:
+                continue
+            start, end = i, i + 1
+            while start > 0 and tied(start - 1, start):
+                start -= 1
+            while end < len(pieces) and tied(end - 1, end):
+                end += 1
+            if end - start > 1:
+                with self._lock, self._nlp.memory_zone():
+                    tokens = [t.text for t in self._nlp.tokenizer(text[spans[start][0]:spans[end - 1][1]])]
+                parts[start:end] = [" ".join(tokens)] + [""] * (end - start - 1)
+
+    def _joined_tokens(self, pieces: list[str]) -> list[str]:
+        found = list(map(self._tokens.get, pieces))
+        if not all(found):
+            missing = list(compress(pieces, map(not_, found)))
+            found = list(map(self._learn(missing).get, pieces, found))
+        return found
+
+    def _tokens_of(self, piece: str) -> list[str]:
+        joined = self._tokens.get(piece) or self._learn([piece])[piece]
+        return joined.split(" ")
+
+    def _learn(self, pieces: list[str]) -> dict[str, str]:
+        """Tokenize new pieces, remember and return their joined tokens."""
+        if len(self._tokens) + len(pieces) >= _MAX_CACHE:
+            self._tokens, self._in_context = {}, set()  # new ones: another thread may be reading
+        learnt, left = {}, []
+        split = self._split
+        for piece in pieces:
+            tokens = split(piece) if split else None
+            if tokens is None:
+                left.append(piece)
+            else:
+                learnt[piece] = " ".join(tokens)
+        if left:
+            with self._lock:
+                learnt.update(self._spacy_tokens(left))
+            if split:  # the pieces the matcher pass changes
+                self._in_context.update(left)
+        self._tokens.update(learnt)
+        return learnt
+
+    def _spacy_tokens(self, pieces: list[str]) -> dict[str, str]:
+        """Pieces tokenized by spaCy in one call. They are joined by new lines, which spaCy splits
+        on before anything else and keeps as tokens of their own, so no special case can match
+        across two pieces."""
         starts, position = [], 0
         for piece in pieces:
             starts.append(position)
@@ -68,13 +140,13 @@ class SpacySplitter:
         # The memory zone frees the lexemes spaCy creates for new strings, which would otherwise
         # accumulate in its vocabulary for the life of the worker.
         with self._nlp.memory_zone():
-            for token in self._nlp.tokenizer(" ".join(pieces)):
+            for token in self._nlp.tokenizer("\n".join(pieces)):
+                if token.is_space:
+                    continue
                 while index + 1 < len(starts) and token.idx >= starts[index + 1]:
                     index += 1
                 tokens_of[index].append(token.text)
-        for piece, tokens in zip(pieces, tokens_of):
-            tokens = tuple(tokens)
-            self._cache[piece] = (tokens, self._transition(tokens, False), self._transition(tokens, True))
+        return {piece: " ".join(tokens) for piece, tokens in zip(pieces, tokens_of)}
 
     def _transition(self, tokens, seen_period: bool) -> tuple[int, bool]:
         """spaCy's Sentencizer over these tokens: (sentence starts added, period seen after)."""
@@ -87,16 +159,14 @@ class SpacySplitter:
                 seen_period = True
         return added, seen_period
 
-    def words(self, text: str) -> list[str]:
-        pieces = text.split()
-        cache = self._cache
-        new = [p for p in dict.fromkeys(pieces) if p not in cache]
-        if new:
-            self._learn(new)  # one spaCy call for all of this text's new pieces
-        out: list[str] = []
-        for piece in pieces:
-            out.extend((cache.get(piece) or self._piece(piece))[0])
-        return out
+    def _transitions_of(self, piece: str) -> tuple:
+        pair = self._transitions.get(piece)
+        if pair is None:
+            if len(self._transitions) >= _MAX_CACHE:
+                self._transitions.clear()
+            tokens = self._tokens_of(piece)
+            pair = self._transitions[piece] = (self._transition(tokens, False), self._transition(tokens, True))
+        return pair
 
     def sentence_count(self, text: str) -> int:
         """Sentences as spaCy's Sentencizer counts them: the first token starts one, and after a
@@ -110,7 +180,7 @@ class SpacySplitter:
                     continue
                 added, seen_period = (1, False) if seen_period else (0, False)  # a white-space token
             else:
-                _, if_not_seen, if_seen = self._piece(run)
+                if_not_seen, if_seen = self._transitions_of(run)
                 added, seen_period = if_seen if seen_period else if_not_seen
             count += added + first
             first = False

@@ -1,0 +1,287 @@
+"""spaCy's English tokenizer rules, run in Python without building spaCy tokens.
+
+spaCy tokenizes each white-space-delimited piece on its own: it strips prefixes and suffixes in
+turn (stopping at a special case such as "etc." or "don't"), keeps a URL whole, splits what is left
+at infixes ("well-known"), and finally re-applies special cases that the affix steps broke apart (a
+matcher pass over the tokens, as in "x-a." -> x - a.). `PieceSplitter` runs the same steps with the
+tokenizer's own special cases and regular expressions, so it decides as spaCy does by construction.
+It is fast because it makes no spaCy lexemes and because it skips a regex call where the characters
+at hand decide the answer: no affix or infix rule matches a letter, no suffix rule ends in an ASCII
+digit, a comma at the end is always a suffix of its own, and so on (each shortcut says why). A
+piece the matcher pass would change is left to spaCy (None).
+
+The shortcuts were derived from the English rules of spaCy 3.8: `PieceSplitter.for_tokenizer`
+checks that a tokenizer has exactly those (`ENGLISH_RULES_SHA256`) and otherwise gives None, which
+leaves every piece to spaCy. tests/test_word_splitter.py holds the evidence: each shortcut against
+the regex it skips, and real and adversarial texts against spaCy, token for token.
+"""
+
+import hashlib
+import re
+import string
+
+# sha256 of the prefix, suffix, infix and URL patterns of spacy.blank("en"), spaCy 3.8
+ENGLISH_RULES_SHA256 = "3b070276bf3e6482b0d0ccbff90352272746e94226d145bd983372cbe52b197f"
+
+_DIGITS = frozenset(string.digits)
+_UPPER = frozenset(string.ascii_uppercase)
+_LOWER_OR_DIGIT = frozenset(string.ascii_lowercase + string.digits)
+_ALNUM = frozenset(string.ascii_letters + string.digits)
+# ASCII characters that are a prefix at the start, or a suffix at the end, whatever is next to them:
+# no longer or conditional rule starts (ends) with them.
+_ONE_CHAR_PREFIXES = frozenset("%=,:;!?()[]{}<>_#*&'\"`$")
+_ONE_CHAR_SUFFIXES = frozenset(",:;!?()[]{}<>_#*&'\"`")
+_SUFFIX_WINDOW = 8  # longest suffix rule but a run of dots: 5 characters, after a 2-character look-behind
+# The English infix rules as they apply to ASCII text (the others need a character beyond ASCII),
+# in the same order: a run of dots; + - * ^ between digits; a dot between a lower-case letter and an
+# upper-case one (or quotes); a comma between letters; hyphens and ~ after a letter or digit and
+# before a letter; : < > = / likewise.
+_ASCII_INFIXES = re.compile(  # in a group, for re.split
+    r"(\.\.+"
+    r"|(?<=[0-9])[+\-*^](?=[0-9-])"
+    r"|(?<=[a-z\"',`])\.(?=[A-Z\"',`])"
+    r"|(?<=[A-Za-z]),(?=[A-Za-z])"
+    r"|(?<=[A-Za-z0-9])(?:-|--|---|~)(?=[A-Za-z])"
+    r"|(?<=[A-Za-z0-9])[:<>=/](?=[A-Za-z]))")
+_INFIX_ASCII = frozenset(".+-*^,~:<>=/")  # the characters those rules can split at
+# An ASCII piece as one-character prefixes, a core from the first letter or digit to the last, and
+# one-character suffixes, a full stop among them only where it is a suffix (see _suffix_len). The
+# core has no affix of its own: it starts with no currency (US$ C$ A$) and ends in no 's and in no
+# letter up to four places after a digit (a unit, as in 5km).
+_AFFIXED = re.compile(
+    r"([%=,:;!?()\[\]{}<>_#*&'\"`$]*)"
+    r"((?!US\$|C\$|A\$)[A-Za-z0-9](?:.*[A-Za-z0-9])?)"
+    r"(?<!'[sS])(?<![0-9][A-Za-z])(?<![0-9].[A-Za-z])(?<![0-9]..[A-Za-z])(?<![0-9]...[A-Za-z])"
+    r"((?:[,:;!?()\[\]{}<>_#*&'\"`]|(?<=[,:;!?()\[\]{}<>_#*&'\"`a-z0-9])\.|(?<=[A-Z][A-Z])\.)*)")
+
+
+def rules_digest(tokenizer) -> str:
+    patterns = [getattr(f, "__self__", None) for f in (tokenizer.prefix_search, tokenizer.suffix_search,
+                                                       tokenizer.infix_finditer, tokenizer.url_match)]
+    if None in patterns or tokenizer.token_match is not None:
+        return ""
+    return hashlib.sha256("\n".join(p.pattern for p in patterns).encode()).hexdigest()
+
+
+class PieceSplitter:
+    """The tokens spaCy's tokenizer gives a piece of text without white space, or None where only
+    spaCy itself can tell (the special-case matcher pass would change them)."""
+
+    def __init__(self, tokenizer):
+        from spacy.attrs import ORTH, intify_attrs
+
+        self._prefix = tokenizer.prefix_search
+        self._suffix = tokenizer.suffix_search
+        self._infixes = tokenizer.infix_finditer
+        self._url = tokenizer.url_match
+        self._specials = {text: tuple(intify_attrs(t)[ORTH] for t in tokens)
+                          for text, tokens in tokenizer.rules.items()}
+        # Pieces of letters that are not one token ("cannot" -> can not); any other piece of
+        # letters is one, as no affix or infix rule matches a letter.
+        self.letter_specials = frozenset(text for text, tokens in self._specials.items()
+                                         if text.isalpha() and tokens != (text,))
+        # The cores (see _AFFIXED) of the special cases: a piece with another core meets none
+        # while its affixes are peeled.
+        self._special_cores = frozenset(_core(text) for text in self._specials)
+        self._patterns: dict[tuple, list[tuple]] = {}  # the matcher's, by their first two tokens
+        for pattern in _matcher_patterns(tokenizer, self._specials):
+            self._patterns.setdefault(pattern[:2], []).append(pattern)
+        # Tokens that a pattern's next (previous) token can follow (precede). The matcher also
+        # matches across the space between two pieces, where such tokens meet: a match there
+        # changes nothing itself, but can keep one inside a piece from applying.
+        pairs = [pair for pattern in (p for ps in self._patterns.values() for p in ps)
+                 for pair in zip(pattern, pattern[1:])]
+        self.link_lefts = frozenset(left for left, _ in pairs)
+        self.link_rights = frozenset(right for _, right in pairs)
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer):
+        """A splitter for this tokenizer, or None when its rules are not the ones the shortcuts
+        were derived from."""
+        if rules_digest(tokenizer) != ENGLISH_RULES_SHA256 or not tokenizer.faster_heuristics:
+            return None
+        try:
+            return cls(tokenizer)
+        except ValueError:  # special cases the matcher check does not cover
+            return None
+
+    def __call__(self, piece: str) -> tuple[str, ...] | None:
+        tokens = self._specials.get(piece)
+        if tokens is not None:
+            return tokens
+        if piece.isalpha():  # no affix or infix rule matches a letter
+            return (piece,)
+        tokens = None
+        if piece.isascii():
+            body, last = piece[:-1], piece[-1]
+            if last in _ONE_CHAR_SUFFIXES and body.isalpha() and body not in self._specials:
+                return body, last  # "word," with no special case: as _affixed would find
+            tokens = self._affixed(piece)
+        if tokens is None:
+            prefixes, core, suffixes = self._split_affixes(piece)
+            tokens = prefixes + list(self._attach(core)) + suffixes[::-1] if core else prefixes + suffixes[::-1]
+        # A pattern covering the whole piece would be the piece's own special case, handled above.
+        if len(tokens) > 2 and not self._patterns.keys().isdisjoint(zip(tokens, tokens[1:])) \
+                and self._matched(tokens):
+            return None
+        return tuple(tokens)
+
+    def _affixed(self, piece: str) -> list[str] | None:
+        """The tokens of an ASCII piece of one-character prefixes, a core and one-character
+        suffixes (_AFFIXED), if its core is no special case's: spaCy then peels the affixes a
+        character at a time, meeting no special case, and attaches the core. None for any other
+        piece."""
+        match = _AFFIXED.fullmatch(piece)
+        if match is None:
+            return None
+        prefixes, core, suffixes = match.groups()
+        if core in self._special_cores:
+            return None
+        if _INFIX_ASCII.isdisjoint(core):  # no infix, and no URL: every URL pattern has a dot
+            return [*prefixes, core, *suffixes]
+        return [*prefixes, *self._attach(core), *suffixes]
+
+    def _split_affixes(self, s: str) -> tuple[list, str, list]:
+        """spaCy's Tokenizer._split_affixes: peel prefixes and suffixes until none is left or what
+        is left (or what a prefix or suffix leaves) is a special case."""
+        specials = self._specials
+        prefixes, suffixes = [], []
+        last_size = 0
+        while s and len(s) != last_size:
+            if s in specials:
+                break
+            last_size = len(s)
+            pre_len = self._prefix_len(s)
+            if pre_len:
+                minus_pre = s[pre_len:]
+                if minus_pre and minus_pre in specials:
+                    prefixes.append(s[:pre_len])
+                    s = minus_pre
+                    break
+            suf_len = self._suffix_len(s[pre_len:])
+            if suf_len:
+                minus_suf = s[:-suf_len]
+                if minus_suf and minus_suf in specials:
+                    suffixes.append(s[-suf_len:])
+                    s = minus_suf
+                    break
+            if pre_len and suf_len and pre_len + suf_len <= len(s):
+                prefixes.append(s[:pre_len])
+                suffixes.append(s[-suf_len:])
+                s = s[pre_len:-suf_len]
+            elif pre_len:
+                prefixes.append(s[:pre_len])
+                s = minus_pre
+            elif suf_len:
+                suffixes.append(s[-suf_len:])
+                s = minus_suf
+        return prefixes, s, suffixes
+
+    def _attach(self, s: str) -> tuple | list:
+        """spaCy's Tokenizer._attach_tokens for what the affixes leave: a special case, a URL, or
+        the pieces between infixes."""
+        special = self._specials.get(s)
+        if special is not None:
+            return special
+        if s.isascii():
+            if _INFIX_ASCII.isdisjoint(s):  # no infix, and no URL: every URL pattern has a dot
+                return (s,)
+            if "." in s and self._url(s):
+                return (s,)
+            parts = _ASCII_INFIXES.split(s)
+            if parts[0]:  # no infix at the very start, which spaCy would skip
+                return list(filter(None, parts))
+            matches = _ASCII_INFIXES.finditer(s)
+        elif "." in s and self._url(s):
+            return (s,)
+        else:
+            matches = self._infixes(s)
+        tokens, start = [], 0
+        for match in matches:
+            infix_start, infix_end = match.span()
+            if infix_start == 0:  # spaCy skips an infix at the very start
+                continue
+            if infix_start != start:
+                tokens.append(s[start:infix_start])
+            if infix_start != infix_end:
+                tokens.append(s[infix_start:infix_end])
+            start = infix_end
+        if start < len(s):
+            tokens.append(s[start:])
+        return tokens
+
+    def _prefix_len(self, s: str) -> int:
+        first = s[0]
+        if first in _ALNUM:
+            if first not in "UCA":  # the prefixes with letters are US$, C$ and A$
+                return 0
+        elif first in _ONE_CHAR_PREFIXES:
+            return 1
+        match = self._prefix(s)
+        return match.end() - match.start() if match else 0
+
+    def _suffix_len(self, s: str) -> int:
+        if not s:
+            return 0
+        last = s[-1]
+        if last in _ALNUM:
+            # A suffix ending in an ASCII letter is 's (or ’s) or a unit after a digit ("5km",
+            # "3mbar"); none ends in an ASCII digit.
+            if last in _DIGITS:
+                return 0
+            if s[-2:-1] in ("'", "’") and last in "sS":
+                return 2
+            if _DIGITS.isdisjoint(s[-5:-1]):
+                return 0
+        elif last in _ONE_CHAR_SUFFIXES:
+            return 1
+        elif last == ".":
+            # A full stop is a suffix after a lower-case letter or a digit, or after two upper-case
+            # letters; after one upper-case letter that follows some other ASCII character it is not.
+            before = s[-2:-1]
+            if before in _LOWER_OR_DIGIT:
+                return 1
+            if before in _UPPER:
+                two_before = s[-3:-2]
+                if two_before in _UPPER:
+                    return 1
+                if two_before.isascii():
+                    return 0
+        if len(s) > _SUFFIX_WINDOW and not s.endswith(".."):
+            s = s[-_SUFFIX_WINDOW:]  # the regex tries every position; only the last few can match
+        match = self._suffix(s)
+        return match.end() - match.start() if match else 0
+
+    def _matched(self, tokens: list) -> bool:
+        """Whether the special-case matcher pass would find one of its patterns in these tokens."""
+        for i, pair in enumerate(zip(tokens, tokens[1:])):
+            for pattern in self._patterns.get(pair, ()):
+                if tuple(tokens[i:i + len(pattern)]) == pattern:
+                    return True
+        return False
+
+
+def _core(text: str) -> str:
+    """From the first ASCII letter or digit to the last ("" if none)."""
+    ends = [i for i, ch in enumerate(text) if ch in _ALNUM]
+    return text[ends[0]:ends[-1] + 1] if ends else ""
+
+
+def _matcher_patterns(tokenizer, specials: dict) -> list[tuple]:
+    """The token sequences spaCy's matcher pass looks for: each special case that affix or infix
+    rules would split, as those rules alone split it (Tokenizer.add_special_case)."""
+    from spacy.tokenizer import Tokenizer
+
+    plain = Tokenizer(tokenizer.vocab, rules={}, prefix_search=tokenizer.prefix_search,
+                      suffix_search=tokenizer.suffix_search, infix_finditer=tokenizer.infix_finditer,
+                      token_match=tokenizer.token_match, url_match=tokenizer.url_match)
+    patterns = []
+    for text, tokens in specials.items():
+        if (tokenizer.find_prefix(text) or tokenizer.find_suffix(text) or tokenizer.find_infix(text)
+                or " " in text):
+            pattern = tuple(t.text for t in plain(text))
+            if len(pattern) > 1:
+                patterns.append(pattern)
+            elif pattern != tokens:  # a one-token pattern that changes the token: not in English
+                raise ValueError(f"special case {text!r} is a single token for the matcher")
+    return patterns
