@@ -153,7 +153,7 @@ def clusters_of(docs: list[dict], bands: int, rows: int, num_perm: int, verify: 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "decisions.txt"
         with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
-            kept, rejects, _ = p | beam.Create(rows_in) | NearDedup(MinHasher(num_perm), bands, rows, verify, threshold)
+            kept, rejects = p | beam.Create(rows_in) | NearDedup(MinHasher(num_perm), bands, rows, verify, threshold)
             (kept, rejects) | Decisions() | beam.io.WriteToText(str(out), shard_name_template="")
         decisions = [ast.literal_eval(line) for line in open(out)]  # WriteToText writes each tuple's repr
         return {doc_id: keeper for doc_id, keeper, _, _ in decisions}

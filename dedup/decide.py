@@ -1,9 +1,9 @@
 """What dedup decides, on compact records: no text, only ids, hashes and sketches.
 
-A document's record (`DocRef`) travels to the decision; its exact cluster is summarised by
-`ExactSummary` (the keeper, the number of copies and the keeper's sketch), merged associatively so
-it runs as a combiner; near dedup then works on one sketch per exact cluster, weighted by its copies.
-`decide` turns a document's exact cluster and its keeper's near outcome into the document's `Outcome`:
+A document's exact cluster is summarised by `ExactSummary` (the keeper, the number of copies),
+merged associatively so it runs as a combiner; near dedup works on the band keys of one node per exact
+cluster (its keeper), weighted by its copies. `decide` turns a document's exact cluster and its
+keeper's near outcome into the document's `Outcome`:
 kept, or rejected by exact or near dedup, with its cluster id, size and the document it duplicates
 (always the one kept in the end, never one that near dedup removed).
 """
@@ -21,24 +21,16 @@ class Sketch(NamedTuple):
     shingles: bytes | None = None
 
 
-class DocRef(NamedTuple):
-    """A document as dedup sees it: where it lies (its spill file), what it hashes to, and what
-    sizing its shard and counting its lines need."""
-    id: str
-    file: str  # the spill file holding the document
-    text_hash: str | None  # None when no dedup runs
-    lang: str
-    size: int  # UTF-8 bytes of its text
-    lines: tuple | None = None  # its distinct line keys, when boilerplate lines are removed
-    weight: int = 1  # documents it stands for (1; more where a caller deduplicated before)
-
-
 class ExactSummary(NamedTuple):
-    """An exact cluster: its keeper (the smallest id), copies, and the keeper's score and sketch."""
+    """An exact cluster: its keeper (the smallest id), copies, and what the keeper's text gives every
+    copy: quality score, language, size (bytes of an output row) and distinct line keys (when
+    boilerplate lines are removed)."""
     keep_id: str
     size: int
     score: float | None
-    sketch: Sketch | None
+    lang: str | None = None
+    bytes: int = 0
+    lines: tuple | None = None
 
 
 def merge_summaries(summaries) -> ExactSummary:

@@ -32,11 +32,12 @@ from pipelines.sources.html import EXTRACTORS
 from dedup.minhash import RECALL_WEIGHTS, MinHasher, lsh_params
 from pipelines.transforms.boilerplate import StripBoilerplate
 from pipelines.transforms.deduplicate import Deduplicate, stages_of as dedup_stages
-from pipelines.transforms.materialise import ApplyDecisions, MergeShards
+from pipelines.transforms.materialise import INDEX, ApplyDecisions, MergeShards
 from pipelines.transforms.near_dedup import VERIFY_MODES, NearClusters
 from pipelines.transforms.metrics import query_counters
 from pipelines.transforms.read import ReadSources, match_files
-from pipelines.transforms.spill import FILES, REFS, SIZES, SUMMARIES, Sketcher, SpillDocuments, SpillRows
+from pipelines.transforms.spill import (EVIDENCE, FILES, NODES, SIZES, SUMMARIES, DedupPlan, Sketcher,
+                                       SpillDocuments, SpillRows)
 from filters.pii import PiiRedactor
 from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, RedactPii, apply_stage
 from pipelines.transforms.write import WriteShards, by_id, no_partition
@@ -56,10 +57,18 @@ def stages_run(config: CurateConfig) -> tuple[str, ...]:
     return tuple(s for s in accounting.STAGES if not skipped.get(s, False))
 
 
-def _one_local_worker(options: PipelineOptions) -> bool:
+def _spread_records(options: PipelineOptions, sources) -> bool:
+    """Whether records are spread across workers after reading (when --no-reshuffle is not given).
+    A distributed runner: yes, so a few large files still use every worker (its shuffle is on disk).
+    The local runner: only with more than one worker and too few files to spread those instead, since
+    its shuffle holds every record in memory."""
     direct = options.view_as(DirectOptions)
-    return (str(options.view_as(StandardOptions).runner) in ("FnApiRunner", "DirectRunner")
-            and direct.direct_num_workers in (None, 1) and direct.direct_running_mode in (None, "in_memory"))
+    if str(options.view_as(StandardOptions).runner) not in ("FnApiRunner", "DirectRunner", "None"):
+        return True
+    workers = direct.direct_num_workers or 1
+    if workers == 1 or direct.direct_running_mode in (None, "in_memory"):
+        return False
+    return sum(len(match_files(spec.glob)) for spec in sources) < 8 * workers
 
 
 def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by_source=None,
@@ -75,8 +84,7 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
     out = config.output
     reshuffle = config.reshuffle
     if reshuffle is None:
-        # Spreading records only pays where there is more than one worker to spread them to.
-        reshuffle = not _one_local_worker(pipeline.options)
+        reshuffle = _spread_records(pipeline.options, config.sources)
     docs, rejects, quarantine = pipeline | "Read" >> ReadSources(list(config.sources), config.max_doc_bytes,
                                                                  reshuffle)
     files, sizes = [], []
@@ -102,39 +110,52 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
         spill(rejected, "rejects", f"{label}Rejects")
         spill(quarantined, "quarantine", f"{label}Quarantine")
 
-    near, sketcher = None, Sketcher()
+    near, sketcher, plan = None, Sketcher(), None
     if config.dedup == "minhash":
         params = dedup_params(config)
-        near = NearClusters(FileSystems.join(out, outputs.WORK), params["bands"], params["rows"], config.dedup_verify, params["verify_threshold"],
-                            config.dedup_components, config.dedup_rounds, config.dedup_fanout, index_files=list(index))
+        near = NearClusters(FileSystems.join(out, outputs.WORK), params["bands"], params["rows"], config.dedup_verify,
+                            params["verify_threshold"], config.dedup_components, config.dedup_rounds,
+                            config.dedup_fanout, index_files=list(index))
         sketcher = Sketcher(MinHasher(config.dedup_num_perm, config.dedup_ngram), params["bands"], params["rows"],
                             keep_signature=config.dedup_verify is not None or bool(config.dedup_index),
                             keep_shingles=config.dedup_verify == "exact")
-    spilled = docs | "SpillDocuments" >> beam.ParDo(SpillDocuments(
-        out, config.dedup != "none", sketcher, bool(config.boilerplate_lines))).with_outputs(FILES, SUMMARIES, main=REFS)
+    if config.dedup != "none" or config.boilerplate_lines:
+        plan = DedupPlan(sketcher, lines=bool(config.boilerplate_lines), verify=config.dedup_verify is not None,
+                         by_text=config.dedup != "none")
+    spilled = docs | "SpillDocuments" >> beam.ParDo(SpillDocuments(out, plan)).with_outputs(
+        FILES, SIZES, SUMMARIES, NODES, EVIDENCE)
     files.append(spilled[FILES])
-    decided = (spilled[REFS], spilled[SUMMARIES]) | "Deduplicate" >> Deduplicate(
-        config.dedup, near, config.dedup_fanout, config.boilerplate_lines,
-        write_index=config.dedup == "minhash" and bool(config.dedup_index))
-    sizes.append(decided.sizes)
-    if decided.index_rows is not None:  # into the run first; the driver adds them to the index if the run succeeds
-        decided.index_rows | "WriteIndex" >> WriteShards(out, "index", INDEX_SCHEMA, no_partition, by_id,
-                                                         config.shard_bytes)
+    sizes.append(spilled[SIZES])
+    clusters = common = None
+    if plan is not None:
+        decided = ((spilled[SUMMARIES], spilled[NODES], spilled[EVIDENCE])
+                   | "Deduplicate" >> Deduplicate(config.dedup, near, config.boilerplate_lines))
+        sizes.append(decided.sizes)
+        clusters, common = decided.clusters, decided.common_lines
 
     # After dedup: a line's count is of distinct documents, so a page with N mirrors or near copies
     # does not make its own lines "common" and lose them all.
     after = ([StripBoilerplate()] if config.boilerplate_lines else []) + ([RedactPii(PiiRedactor())] if config.pii else [])
-    all_files = files | "AllSpillFiles" >> beam.Flatten()
+    write_index = config.dedup == "minhash" and bool(config.dedup_index)
     partition_sizes = sizes | "AllSizes" >> beam.Flatten() | "PartitionSizes" >> beam.CombinePerKey(sum)
-    pieces = ({"file": all_files | "ByToken" >> beam.Map(lambda f: (f.token, f)), "decision": decided.decisions}
-              | "DecisionsPerFile" >> beam.CoGroupByKey()
-              | "ApplyDecisions" >> beam.ParDo(
-                  ApplyDecisions(out, config.shard_bytes, dedup_stages(config.dedup), after),
-                  sizes=beam.pvalue.AsDict(partition_sizes), common=beam.pvalue.AsDict(decided.common_lines)))
-    (pieces
+    applied = (files
+               | "AllSpillFiles" >> beam.Flatten()
+               | "SpreadSpillFiles" >> beam.Reshuffle()
+               | "ApplyDecisions" >> beam.ParDo(
+                   ApplyDecisions(out, config.shard_bytes, dedup_stages(config.dedup), after,
+                                  plan if config.dedup != "none" else None, sketcher if write_index else None),
+                   sizes=beam.pvalue.AsDict(partition_sizes), common=beam.pvalue.AsDict(_or_empty(pipeline, common, "Common")),
+                   clusters=beam.pvalue.AsDict(_or_empty(pipeline, clusters, "Clusters"))).with_outputs(INDEX, main="pieces"))
+    (applied.pieces
      | "PiecesPerShard" >> beam.GroupByKey()
      | "MergeShards" >> beam.ParDo(MergeShards(out, {"documents": DOCUMENT_SCHEMA, "rejects": REJECT_SCHEMA,
                                                      "quarantine": QUARANTINE_SCHEMA})))
+    if write_index:  # into the run first; the driver adds them to the index if the run succeeds
+        applied[INDEX] | "WriteIndex" >> WriteShards(out, "index", INDEX_SCHEMA, no_partition, by_id, config.shard_bytes)
+
+
+def _or_empty(pipeline, pcoll, label: str):
+    return pcoll if pcoll is not None else pipeline | f"No{label}" >> beam.Create([])
 
 
 _INDEX_PARAMS = ("num_perm", "bands", "rows", "ngram", "char_ngram", "seed", "scheme", "shingle_hash", "band_hash")

@@ -36,7 +36,7 @@ def test_exact_dedup_with_a_hot_text():
     docs += [_doc(20_000 + i, f"unique {i}") for i in range(300)]
     random.Random(1).shuffle(docs)
     with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
-        kept, rejects = p | beam.Create(docs) | ExactDedup(fanout=8)
+        kept, rejects = p | beam.Create(docs) | ExactDedup()
         pairs = range(10_000, 10_200, 2)
         assert_that((kept, rejects) | Decisions(), equal_to(
             [("00000000", "00000000", 3000, None)]

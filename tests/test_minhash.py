@@ -111,7 +111,7 @@ def test_near_dedup_in_beam_clusters_a_chain(mode):
     docs = _docs(chain + others)
     ids = [d["id"] for d in docs]
     with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
-        kept, rejects, _ = p | beam.Create(docs) | NearDedup(MinHasher(), 14, 8, components=mode, max_rounds=12)
+        kept, rejects = p | beam.Create(docs) | NearDedup(MinHasher(), 14, 8, components=mode, max_rounds=12)
         assert_that((kept, rejects) | Decisions(), equal_to(
             [(ids[0], ids[0], 24, None), (ids[24], ids[24], 1, None), (ids[25], ids[25], 1, None)]
             + [(i, ids[0], 24, "near_duplicate") for i in ids[1:24]]))
@@ -121,7 +121,7 @@ def test_keeper_is_the_best_scored_member():
     texts = _chain(2) + _chain(2, seed=3)
     docs = _docs(texts, scores=[0.2, 0.9, 0.5, 0.5])
     with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
-        kept, _, _ = p | beam.Create(docs) | NearDedup(MinHasher(), 14, 8)
+        kept, _ = p | beam.Create(docs) | NearDedup(MinHasher(), 14, 8)
         assert_that((kept,) | Decisions(), equal_to([(docs[i]["id"], docs[i]["id"], 2, None) for i in (1, 2)]))
 
 
@@ -140,7 +140,7 @@ def test_verification_cuts_pairs_below_the_threshold(verify):
     apart = [(i, i, 1, None) for i in ids]
     for threshold, expected in ((similarity, together), (similarity + 0.005, apart)):
         with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
-            kept, rejects, _ = p | beam.Create(docs) | NearDedup(hasher, 14, 8, verify, threshold)
+            kept, rejects = p | beam.Create(docs) | NearDedup(hasher, 14, 8, verify, threshold)
             assert_that((kept, rejects) | Decisions(), equal_to(expected))
 
 
@@ -194,6 +194,6 @@ def test_a_false_positive_centre_does_not_hide_its_buckets_true_pair(verify, dat
     docs = _docs([Z, A, B])
     ids = [d["id"] for d in docs]
     with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
-        kept, rejects, _ = p | beam.Create(docs) | NearDedup(hasher, 14, 8, verify, 0.6)
+        kept, rejects = p | beam.Create(docs) | NearDedup(hasher, 14, 8, verify, 0.6)
         assert_that((kept, rejects) | Decisions(), equal_to(
             [(ids[0], ids[0], 1, None), (ids[1], ids[1], 2, None), (ids[2], ids[1], 2, "near_duplicate")]))

@@ -1,97 +1,81 @@
 """Dedup on documents held in a PCollection, for tests, benchmarks and small in-memory uses.
 
-The curation pipeline spills documents and deduplicates their compact records
+The curation pipeline spills documents and deduplicates compact records of them
 (pipelines.transforms.deduplicate); these wrappers run that same Deduplicate, and the same
-dedup.decide outcomes, on documents given whole, and join the outcomes back to them.
+dedup.decide outcomes, on documents given whole.
 """
 
 import tempfile
 
 import apache_beam as beam
 
-from dedup.decide import kept_alone
+from dedup.decide import Outcome, decide
 from dedup.minhash import MinHasher
 from pipelines.sources.records import Rejected
 from pipelines.transforms.deduplicate import Deduplicate
 from pipelines.transforms.near_dedup import NearClusters
-from pipelines.transforms.spill import Sketcher, doc_ref, exact_summary
+from pipelines.transforms.spill import EVIDENCE, NODES, SUMMARIES, DedupPlan, Sketcher
 from pipelines.transforms.stages import REJECTS
 
 
-def _with_outcome(element):
-    _, grouped = element
-    outcomes = list(grouped["outcome"])
-    for doc in grouped["doc"]:
-        outcome = outcomes[0] if outcomes else kept_alone(doc["id"])
-        if outcomes or "dedup_cluster" not in doc:
-            size = outcome.size if outcomes else int(doc.get("dedup_cluster_size") or 1)
-            doc = {**doc, "dedup_cluster": outcome.cluster, "dedup_cluster_size": size}
-        if outcome.stage is None:
-            yield doc
-        else:
-            yield beam.pvalue.TaggedOutput(REJECTS, Rejected(doc, outcome.stage, outcome.reason, outcome.detail,
-                                                             duplicate_of=outcome.duplicate_of).row())
+class _Outputs(beam.DoFn):
+    def __init__(self, plan: DedupPlan):
+        self.plan = plan
+
+    def process(self, doc):
+        yield from self.plan.outputs({"lang": None, **doc}, 0)
+
+
+def _apply(doc, clusters, plan: DedupPlan):
+    entry = clusters.get(plan.text_hash(doc))
+    weight = int(doc.get("dedup_cluster_size") or 1)
+    outcome = decide(doc["id"], *entry) if entry else Outcome(None, None, doc["id"], 1 if plan.by_text else weight)
+    doc = {**doc, "dedup_cluster": outcome.cluster, "dedup_cluster_size": outcome.size}
+    if outcome.stage is None:
+        yield doc
+    else:
+        yield beam.pvalue.TaggedOutput(REJECTS, Rejected(doc, outcome.stage, outcome.reason, outcome.detail,
+                                                         duplicate_of=outcome.duplicate_of).row())
 
 
 class _DedupDocs(beam.PTransform):
-    """docs -> (kept, rejects, index rows or None). by_text: documents with the same text are exact
-    duplicates; else each document is its own exact cluster, weighted by its dedup_cluster_size."""
+    """docs -> (kept, rejects)."""
 
-    def __init__(self, mode: str, sketcher: Sketcher, by_text: bool, near=None, fanout: int = 16,
-                 write_index: bool = False):
+    def __init__(self, mode: str, plan: DedupPlan, near=None):
         super().__init__()
-        self.mode, self.sketcher, self.by_text, self.near = mode, sketcher, by_text, near
-        self.fanout, self.write_index = fanout, write_index
+        self.mode, self.plan, self.near = mode, plan, near
 
     def expand(self, docs):
-        sketcher, by_text = self.sketcher, self.by_text
-
-        def ref(doc):
-            r = doc_ref({"lang": None, **doc}, "", True, False, 0)
-            return r if by_text else r._replace(text_hash=doc["id"])
-
-        refs = docs | "Refs" >> beam.Map(ref)
-        summaries = docs | "Summaries" >> beam.Map(
-            lambda d: ((ref(d).text_hash), exact_summary(d, ref(d), sketcher)))
-        decided = (refs, summaries) | "Deduplicate" >> Deduplicate(self.mode, self.near, self.fanout,
-                                                                   write_index=self.write_index)
-        out = ({"doc": docs | "ById" >> beam.Map(lambda d: (d["id"], d)),
-                "outcome": decided.decisions | "OutcomeById" >> beam.Map(lambda kv: kv[1])}
-               | "JoinOutcomes" >> beam.CoGroupByKey()
-               | "Apply" >> beam.ParDo(_with_outcome).with_outputs(REJECTS, main="kept"))
-        return out.kept, out[REJECTS], decided.index_rows
+        out = docs | "DedupInputs" >> beam.ParDo(_Outputs(self.plan)).with_outputs(SUMMARIES, NODES, EVIDENCE)
+        decided = (out[SUMMARIES], out[NODES], out[EVIDENCE]) | "Deduplicate" >> Deduplicate(self.mode, self.near)
+        applied = docs | "Apply" >> beam.FlatMap(_apply, beam.pvalue.AsDict(decided.clusters), self.plan).with_outputs(
+            REJECTS, main="kept")
+        return applied.kept, applied[REJECTS]
 
 
 class ExactDedup(beam.PTransform):
     """docs -> (kept, rejects): documents with the same text, all but the smallest id rejected."""
 
-    def __init__(self, fanout: int = 16):
-        super().__init__()
-        self.fanout = fanout
-
     def expand(self, docs):
-        kept, rejects, _ = docs | _DedupDocs("exact", Sketcher(), True, fanout=self.fanout)
-        return kept, rejects
+        return docs | _DedupDocs("exact", DedupPlan(Sketcher()))
 
 
 class NearDedup(beam.PTransform):
-    """docs -> (kept, rejects, index rows or None): MinHash near dedup, each document its own node
-    weighted by its dedup_cluster_size (run ExactDedup first for exact copies). See NearClusters."""
+    """docs -> (kept, rejects): MinHash near dedup, each document its own node weighted by its
+    dedup_cluster_size (run ExactDedup first for exact copies). See NearClusters."""
 
     def __init__(self, hasher: MinHasher, bands: int, rows: int, verify: str | None = None,
                  verify_threshold: float | None = None, components: str = "single", max_rounds: int = 20,
-                 fanout: int = 16, index_files=None, write_index: bool = False):
+                 fanout: int = 16):
         super().__init__()
-        self.sketcher = Sketcher(hasher, bands, rows, keep_signature=verify is not None or write_index,
-                                 keep_shingles=verify == "exact")
+        sketcher = Sketcher(hasher, bands, rows, keep_signature=verify is not None, keep_shingles=verify == "exact")
+        self.plan = DedupPlan(sketcher, verify=verify is not None, by_text=False)
         # Band files go to a folder of the process's own; NearDedup is for tests and benchmarks.
-        work_dir = tempfile.mkdtemp(prefix="near-dedup-")
-        self.near = NearClusters(work_dir, bands, rows, verify, verify_threshold, components, max_rounds, fanout,
-                                 index_files)
-        self.fanout, self.write_index = fanout, write_index
+        self.near = NearClusters(tempfile.mkdtemp(prefix="near-dedup-"), bands, rows, verify, verify_threshold,
+                                 components, max_rounds, fanout)
 
     def expand(self, docs):
-        return docs | _DedupDocs("minhash", self.sketcher, False, self.near, self.fanout, self.write_index)
+        return docs | _DedupDocs("minhash", self.plan, self.near)
 
 
 def decision(row: dict) -> tuple:

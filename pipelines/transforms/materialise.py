@@ -1,7 +1,7 @@
 """The decisions meet the rows, once per spill file, and the final shards are written streaming.
 
-1. `ApplyDecisions`, per spill file (its decisions arrive grouped with it: only ids and outcomes
-   crossed the shuffle): each document takes its dedup outcome, then the stages that change text
+1. `ApplyDecisions`, per spill file: each document takes its dedup outcome (from the clusters where
+   dedup decided something, a side input keyed by text hash), then the stages that change text
    after dedup (boilerplate lines, PII) run on it, every outcome counted through one helper. Each
    resulting row goes to its output partition and shard (pipelines.transforms.write: a hash of its
    sort key, over a shard count from the partition's size known beforehand); the rows of one shard
@@ -18,15 +18,17 @@ import uuid
 from collections import defaultdict
 
 import apache_beam as beam
+import numpy as np
 import pyarrow.parquet as pq
 import xxhash
 from apache_beam.io.filesystems import FileSystems
 
-from dedup.decide import kept_alone
+from dedup.components import node_key
+from dedup.decide import decide, kept_alone
 from pipelines.outputs import write_whole
 from pipelines.sources.records import Rejected
 from pipelines.transforms.metrics import CountingDoFn
-from pipelines.transforms.spill import RowWriter, SpillFile, read_rows, work_path
+from pipelines.transforms.spill import RowWriter, SpillFile, quality_score, read_rows, work_path
 from pipelines.transforms.stages import REJECTS, run_stage
 from pipelines.transforms.write import ROW_GROUP_ROWS, ZSTD_LEVEL, num_shards, shard_path
 from schemas import to_table
@@ -79,16 +81,23 @@ class _Pieces:
         self.rows.clear()
 
 
+INDEX = "index"
+
+
 class ApplyDecisions(CountingDoFn):
-    """(spill file token, {"file": [SpillFile], "decision": [(id, Outcome)]}) -> pieces.
+    """spill file -> pieces ((kind, partition, shard, count), path); tagged INDEX: the index rows of the
+    documents dedup kept, when `index_sketcher` is given.
 
-    dedup_stages: the accounting stages dedup ran ("dedup", "near_dedup"); after: stages run on each
-    kept document (pipelines.transforms.stages.Stage), with `boilerplate` (if one of them) given the
-    common lines."""
+    Side inputs: sizes ((kind, partition) -> bytes), common (boilerplate line keys), clusters (text
+    hash -> (ExactSummary, NearOutcome)). plan: the run's spill.DedupPlan (its text hash), None without
+    dedup. dedup_stages: the accounting stages dedup ran ("dedup", "near_dedup"); after: stages run on
+    each kept document (pipelines.transforms.stages.Stage), a StripBoilerplate given the common lines."""
 
-    def __init__(self, output: str, target_bytes: int, dedup_stages: tuple[str, ...], after: list):
+    def __init__(self, output: str, target_bytes: int, dedup_stages: tuple[str, ...], after: list,
+                 plan=None, index_sketcher=None):
         self.output, self.target = output, target_bytes
-        self.dedup_stages, self.after = dedup_stages, after
+        self.dedup_stages, self.after, self.plan = dedup_stages, after, plan
+        self.index_sketcher = index_sketcher
 
     def setup(self):
         super().setup()
@@ -99,10 +108,7 @@ class ApplyDecisions(CountingDoFn):
         for stage in self.after:
             stage.teardown()
 
-    def process(self, element, sizes, common):
-        _, grouped = element
-        spilled: SpillFile = list(grouped["file"])[0]
-        decisions = dict(grouped["decision"])
+    def process(self, spilled: SpillFile, sizes, common, clusters):
         for stage in self.after:
             if hasattr(stage, "common"):
                 stage.common = common
@@ -111,15 +117,13 @@ class ApplyDecisions(CountingDoFn):
             if spilled.kind != "documents":
                 pieces.add(spilled.kind, row)
                 continue
-            kind, row = self._document(row, decisions.pop(row["id"], None))
+            entry = clusters.get(self.plan.text_hash(row)) if self.plan is not None else None
+            outcome = decide(row["id"], *entry) if entry else kept_alone(row["id"])
+            kind, row = yield from self._document(row, outcome)
             pieces.add(kind, row)
-        if decisions:  # a decision for a document the file does not hold: a bug, never silent
-            raise RuntimeError(f"{spilled.path(self.output)}: {len(decisions)} decisions for documents it "
-                               f"does not hold, e.g. {next(iter(decisions))}")
         yield from pieces.write()
 
-    def _document(self, doc: dict, outcome) -> tuple[str, dict]:
-        outcome = outcome or kept_alone(doc["id"])
+    def _document(self, doc: dict, outcome):
         doc["dedup_cluster"], doc["dedup_cluster_size"] = outcome.cluster, outcome.size
         for stage in self.dedup_stages:
             self.count_in(stage, doc)
@@ -127,12 +131,21 @@ class ApplyDecisions(CountingDoFn):
                 return REJECTS, self.count_rejected(Rejected(doc, stage, outcome.reason, outcome.detail,
                                                              duplicate_of=outcome.duplicate_of).row())
             self.count_out(stage, doc)
+        if self.index_sketcher is not None:
+            yield from self._index_row(doc)
         for stage in self.after:
             tag, doc = run_stage(self, stage, doc)
             if tag is not None:
                 return tag, doc
         self.count_kept(doc)
         return "documents", doc
+
+    def _index_row(self, doc: dict):
+        sketch = self.index_sketcher.sketch(doc["text"], doc.get("lang"))
+        if sketch is not None:
+            yield beam.pvalue.TaggedOutput(INDEX, {
+                "id": doc["id"], "node": node_key(doc["id"], quality_score(doc)), "bands": list(sketch.bands),
+                "signature": np.frombuffer(sketch.signature, np.uint32).tolist()})
 
 
 def _merged(paths: list[str]):

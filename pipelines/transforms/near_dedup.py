@@ -28,6 +28,7 @@ import uuid
 
 import apache_beam as beam
 import numpy as np
+import xxhash
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
@@ -69,35 +70,36 @@ class SmallestMember(beam.CombineFn):
         return acc
 
 
-def _star_edges(element):
-    """-> (bucket key, member, the bucket's smallest member) for every other member."""
-    (bucket, _), grouped = element
-    buckets = list(grouped["bucket"])
-    if not buckets:
-        return
-    smallest = buckets[0][0]
-    for node in grouped["members"]:
-        if node != smallest:
-            yield bucket, node, smallest
+def _salted_pairs(element):
+    (key, _), grouped = element
+    for one in grouped["one"]:
+        for value in grouped["many"]:
+            yield key, value, one
+
+
+def salted_join(many, one, fanout: int, label: str):
+    """many (key, value), one (key, its single value) -> (key, value, its one) for each value whose key
+    has one. The one side is copied to `fanout` salts and each value goes to the salt its own hash
+    picks, so a key with a million values forms `fanout` groups, never one giant group."""
+    return ({"many": many | f"{label}SaltMany" >> beam.Map(lambda kv: ((kv[0], salt(kv[1], fanout)), kv[1])),
+             "one": one | f"{label}OneToSalts" >> beam.FlatMap(lambda kv: [((kv[0], s), kv[1]) for s in range(fanout)])}
+            | f"{label}SaltedJoin" >> beam.CoGroupByKey()
+            | f"{label}Pairs" >> beam.FlatMap(_salted_pairs))
 
 
 def _star(members, fanout: int, label: str):
     """members ((band, key), node) -> star edges (bucket key, member, centre), without giant groups."""
     buckets = (members
                | f"{label}Buckets" >> beam.CombinePerKey(SmallestMember())
-               | f"{label}Shared" >> beam.Filter(lambda kv: kv[1][1] > 1)
-               | f"{label}BucketToSalts" >> beam.FlatMap(lambda kv: [((kv[0], s), kv[1]) for s in range(fanout)]))
-    return ({"members": members | f"{label}SaltMembers" >> beam.Map(
-                lambda kv: ((kv[0], salt(kv[1], fanout)), kv[1])),
-             "bucket": buckets}
-            | f"{label}JoinBuckets" >> beam.CoGroupByKey()
-            | f"{label}StarEdges" >> beam.FlatMap(_star_edges))
+               | f"{label}Shared" >> beam.Filter(lambda kv: kv[1][1] > 1))
+    return (salted_join(members, buckets, fanout, label)
+            | f"{label}StarEdges" >> beam.FlatMap(lambda e: [(e[0], e[1], e[2][0])] if e[1] != e[2][0] else []))
 
 
 class _WriteBandFiles(beam.DoFn):
-    """nodes -> (band, band file): each node's key in every band, written in chunks of CHUNK nodes,
-    one .npz per band per chunk (keys uint64, node keys as bytes), so band memberships (bands x
-    nodes) never become elements."""
+    """band nodes (node key, id, 64-bit text hash, band keys) -> (band, band file): written in chunks of
+    CHUNK nodes, one .npz per band per chunk (keys, text hashes, node keys, ids), so band memberships
+    (bands x documents) never become elements."""
 
     CHUNK = 100_000
 
@@ -105,60 +107,73 @@ class _WriteBandFiles(beam.DoFn):
         self.work_dir, self.bands = work_dir, bands
 
     def start_bundle(self):
-        self._keys, self._nodes, self._paths = [], [], None
+        self._rows, self._paths = [], None
 
     def process(self, node):
         if self._paths is None:  # a new chunk: its files are named now, written when it is full
             token = uuid.uuid4().hex
             self._paths = [FileSystems.join(self.work_dir, "bands", f"{token}-{b}.npz") for b in range(self.bands)]
             yield from enumerate(self._paths)
-        self._keys.append(node[2])
-        self._nodes.append(node[0])
-        if len(self._nodes) >= self.CHUNK:
+        self._rows.append(node)
+        if len(self._rows) >= self.CHUNK:
             self._flush()
 
     def _flush(self):
         if self._paths is None:
             return
-        keys = np.array(self._keys, dtype=np.uint64).reshape(len(self._nodes), self.bands)
-        nodes = np.array(self._nodes, dtype="S")
+        nodes, ids, hashes, keys = zip(*self._rows)
+        keys = np.array(keys, dtype=np.uint64).reshape(len(nodes), self.bands)
+        columns = {"hashes": np.array(hashes, dtype=np.uint64), "nodes": np.array(nodes, dtype="S"),
+                   "ids": np.array(ids, dtype="S")}
         for band, path in enumerate(self._paths):
             with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-                np.savez(fh, keys=keys[:, band], nodes=nodes)
-        self._keys, self._nodes, self._paths = [], [], None
+                np.savez(fh, keys=keys[:, band], **columns)
+        self._rows, self._paths = [], None
 
     def finish_bundle(self):
         self._flush()
 
 
-def _load(path: str) -> tuple[np.ndarray, np.ndarray]:
+def _load(path: str) -> dict:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
         data = np.load(io.BytesIO(fh.read()))
-        return data["keys"], data["nodes"]
+        return {name: data[name] for name in ("keys", "hashes", "nodes", "ids")}
+
+
+def _starts(*columns) -> np.ndarray:
+    """Where a run of equal rows (over all `columns`, sorted) starts."""
+    changed = np.zeros(len(columns[0]), bool)
+    changed[:1] = True
+    for column in columns:
+        changed[1:] |= column[1:] != column[:-1]
+    return changed
 
 
 def _band_stars(element):
-    """(band, its files) -> (bucket, member, centre) for every member of a bucket of more than one
-    node but its smallest, the centre: one sort of the band's keys (8 bytes and a node key a node)."""
+    """(band, its files) -> (bucket, member, centre) for every node of a bucket of more than one but
+    its smallest, the centre. Exact copies share every bucket: of each text only its keeper (the
+    smallest id) is a node. One sort of the band's rows, about 90 bytes a document."""
     band, paths = element
     parts = [_load(path) for path in sorted(paths)]
-    keys = np.concatenate([k for k, _ in parts])
-    nodes = np.concatenate([n for _, n in parts]) if parts else np.empty(0, "S1")
-    order = np.lexsort((nodes, keys))
+    if not parts:
+        return
+    keys, hashes, nodes, ids = (np.concatenate([p[name] for p in parts]) for name in ("keys", "hashes", "nodes", "ids"))
+    order = np.lexsort((ids, hashes, keys))  # by bucket, then text, then id: a text's keeper first
+    keepers = order[_starts(keys[order], hashes[order])]
+    keys, nodes = keys[keepers], nodes[keepers]
+    order = np.lexsort((nodes, keys))  # by bucket, then node: the centre first
     keys, nodes = keys[order], nodes[order]
-    first = np.ones(len(keys), bool)
-    first[1:] = keys[1:] != keys[:-1]
-    shared = ~first  # a node whose bucket has a smaller node before it
+    first = _starts(keys)
     centre = np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0))
-    for i in np.flatnonzero(shared):
+    for i in np.flatnonzero(~first):
         yield (band, int(keys[i])), nodes[i].decode(), nodes[centre[i]].decode()
 
 
 class BandBuckets(beam.PTransform):
-    """nodes (node key, weight, band keys, evidence) -> star edges (bucket, member, centre) of every
-    band bucket with more than one node, the centre its smallest. Bucketing runs on files, one sort
-    per band (_band_stars: memory 8 bytes plus a node key per node), since as Beam elements the band
-    memberships would be `bands` shuffled elements per document."""
+    """band nodes (node key, id, 64-bit text hash, band keys) -> star edges (bucket, member, centre) of
+    every band bucket with more than one node, the centre its smallest. Bucketing runs on files, one
+    sort per band (_band_stars), since as Beam elements the band memberships would be `bands`
+    shuffled elements per document."""
 
     def __init__(self, work_dir: str, bands: int):
         super().__init__()
@@ -210,9 +225,24 @@ class _Verify(beam.PTransform):
 VERIFY_MODES = ("exact", "signature")
 
 
+def _root_weights(element):
+    """(node, {"root": [its component's root], "weight": [its copies, where more than one]}) -> (root, (node, weight))."""
+    node, grouped = element
+    weights = list(grouped["weight"])
+    for root in grouped["root"]:
+        yield root, (node, weights[0] if weights else 1)
+
+
+def _index_node(row) -> tuple:
+    return index_node_key(row["id"]), row["id"], xxhash.xxh64_intdigest(("#" + row["id"]).encode()), tuple(row["bands"])
+
+
 class NearClusters(beam.PTransform):
-    """nodes (node key, weight, band keys, (signature, shingles)) -> (id, NearOutcome) for every node
-    in a component of more than one node (index nodes excluded).
+    """(band nodes, evidence, weights) -> (id, NearOutcome) for every node in a component of more than
+    one node (index nodes excluded). band nodes: (node key, id, 64-bit text hash, band keys), one per
+    document; of a text's exact copies only the keeper (smallest id) becomes a node. evidence: (node
+    key, (signature bytes, shingle bytes)), used for verification. weights: (node key, copies)
+    of the keepers with more than one copy.
 
     work_dir: where band files go (BandBuckets). verify: None (every LSH candidate pair counts), "exact"
     or "signature" (see similarity), with verify_threshold. index_files: index shards whose nodes join
@@ -230,23 +260,24 @@ class NearClusters(beam.PTransform):
         self.components, self.max_rounds, self.fanout = components, max_rounds, fanout
         self.index_files = list(index_files or [])
 
-    def expand(self, sketches):
+    def expand(self, pcolls):
+        nodes, evidence, weights = pcolls
         fanout = self.fanout
         if self.index_files:
-            indexed = (sketches.pipeline
+            indexed = (nodes.pipeline
                        | "IndexFiles" >> beam.Create(self.index_files)
-                       | "ReadIndex" >> beam.io.ReadAllFromParquet(columns=["id", "bands", "signature"])
-                       | "IndexSketches" >> beam.Map(lambda r: (
-                           index_node_key(r["id"]), 1, tuple(r["bands"]),
-                           (np.asarray(r["signature"], np.uint32).tobytes(), None))))
-            sketches = (sketches, indexed) | "WithIndex" >> beam.Flatten()
-        stars = sketches | "BandBuckets" >> BandBuckets(self.work_dir, self.bands)
+                       | "ReadIndex" >> beam.io.ReadAllFromParquet(columns=["id", "bands", "signature"]))
+            nodes = (nodes, indexed | "IndexNodes" >> beam.Map(_index_node)) | "WithIndex" >> beam.Flatten()
+            if self.verify is not None:
+                evidence = (evidence, indexed | "IndexEvidence" >> beam.Map(lambda r: (
+                    index_node_key(r["id"]), (np.asarray(r["signature"], np.uint32).tobytes(), None)))
+                            ) | "WithIndexEvidence" >> beam.Flatten()
+        stars = nodes | "BandBuckets" >> BandBuckets(self.work_dir, self.bands)
         if self.verify is None:
             edges = (stars
                      | "Edges" >> beam.Map(lambda e: (e[1], e[2]))
                      | "UniqueEdges" >> beam.Distinct())
         else:
-            evidence = sketches | "Evidence" >> beam.Map(lambda s: (s[0], s[3]))
             verified, members = [], None  # members: of the buckets whose verification failed
             for r in range(VERIFY_ROUNDS):
                 star = stars if r == 0 else _star(members, fanout, f"Round{r}")
@@ -262,20 +293,13 @@ class NearClusters(beam.PTransform):
                                | f"Round{r}Failed" >> beam.FlatMap(_failed_members))
             edges = verified | "AllVerified" >> beam.Flatten()
         labels = edges | "Components" >> ConnectedComponents(self.components, self.max_rounds)  # (node, root)
-        weights = sketches | "Weights" >> beam.Map(lambda s: (s[0], s[1]))
         weighted = ({"root": labels, "weight": weights}
                     | "JoinWeights" >> beam.CoGroupByKey()
-                    | "RootWeights" >> beam.FlatMap(lambda kv: [(root, (kv[0], w)) for root in kv[1]["root"]
-                                                                for w in kv[1]["weight"]]))
+                    | "RootWeights" >> beam.FlatMap(_root_weights))
         sizes = (weighted
                  | "SizeParts" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
-                 | "Sizes" >> beam.CombinePerKey(sum)
-                 | "SizeToSalts" >> beam.FlatMap(lambda kv: [((kv[0], s), kv[1]) for s in range(fanout)]))
-        clusters = ({"member": weighted | "SaltByRoot" >> beam.Map(
-                        lambda kv: ((kv[0], salt(kv[1][0], fanout)), kv[1][0])),
-                     "size": sizes}
-                    | "JoinSizes" >> beam.CoGroupByKey()
-                    | "MemberClusters" >> beam.FlatMap(lambda kv: [
-                        (node_id(m), NearOutcome(kv[0][0], size)) for m in kv[1]["member"] if not is_index_node(m)
-                        for size in kv[1]["size"]]))
-        return clusters
+                 | "Sizes" >> beam.CombinePerKey(sum))
+        members = weighted | "MemberByRoot" >> beam.Map(lambda kv: (kv[0], kv[1][0]))
+        return (salted_join(members, sizes, fanout, "Sizes")
+                | "MemberClusters" >> beam.FlatMap(
+                    lambda e: [] if is_index_node(e[1]) else [(node_id(e[1]), NearOutcome(e[0], e[2]))]))

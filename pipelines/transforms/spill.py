@@ -7,23 +7,29 @@ bundle writes new ones; only the files of bundles that succeeded are ever refere
 and the driver deletes the folder when the run has succeeded (outputs.WORK).
 
 `SpillRows` writes any rows (rejects, quarantine) and `SpillDocuments` writes documents and emits
-each one's compact record (dedup.decide.DocRef, ExactSummary). Each emits one `SpillFile` per file
-it opens, and the size each row adds to its output partition, so shard counts are known before the
-final write.
+what dedup needs of each (`DedupPlan`: a compact exact-cluster summary, band keys, evidence). Each
+emits one `SpillFile` per file it opens, and the bytes its rows add to each output partition (once per bundle), so
+shard counts are known before the final write.
 """
 
 import pickle
 import struct
 import uuid
+from collections import defaultdict
 from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
+import xxhash
 import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
-from dedup.decide import DocRef, ExactSummary, Sketch
+from dedup.components import node_key
+from dedup.decide import ExactSummary, Sketch
 from dedup.exact import content_hash
 from dedup.lines import distinct_line_keys
 from dedup.minhash import band_keys
@@ -31,7 +37,8 @@ from pipelines.outputs import WORK
 from pipelines.transforms.write import row_size
 
 SIZES, FILES = "sizes", "files"
-FILE_BYTES = 64 << 20  # text bytes a spill file holds before the writer starts another
+FILE_BYTES = 16 << 20  # bytes of rows a spill file holds before the writer starts another: ApplyDecisions
+# holds one file's rows (about 3x this in Python objects), MergeShards opens one piece per file
 _LENGTH = struct.Struct("<I")
 
 
@@ -96,6 +103,10 @@ class _Spill(beam.DoFn):
 
     def start_bundle(self):
         self._writer = self._file = None
+        self._sizes = defaultdict(int)  # (kind, partition) -> bytes, emitted once per bundle
+
+    def _count(self, partition, size: int) -> None:
+        self._sizes[partition] += size
 
     def _write(self, row, size: int):
         if self._writer is None or self._writer.bytes >= FILE_BYTES:
@@ -112,6 +123,8 @@ class _Spill(beam.DoFn):
 
     def finish_bundle(self):
         self._close()
+        for partition, size in self._sizes.items():
+            yield beam.pvalue.TaggedOutput(SIZES, WindowedValue((partition, size), MIN_TIMESTAMP, [GlobalWindow()]))
 
 
 class SpillRows(_Spill):
@@ -120,11 +133,11 @@ class SpillRows(_Spill):
     def process(self, row):
         size = row_size(row)
         yield from self._write(row, size)
-        yield beam.pvalue.TaggedOutput(SIZES, ((self.kind, self.partition(row)), size))
+        self._count((self.kind, self.partition(row)), size)
 
 
 class Sketcher:
-    """What dedup needs of a text: its hash, and its MinHash sketch (None without near dedup)."""
+    """A text's MinHash sketch (None without near dedup, or for a text without shingles)."""
 
     def __init__(self, hasher=None, bands: int = 0, rows: int = 0, keep_signature: bool = False,
                  keep_shingles: bool = False):
@@ -144,37 +157,52 @@ class Sketcher:
                       signature.tobytes() if self.keep_signature else None, shingles)
 
 
+SUMMARIES, NODES, EVIDENCE = "summaries", "nodes", "evidence"
+
+
+class DedupPlan:
+    """What dedup needs of each document, as tagged outputs: (text hash, ExactSummary) (SUMMARIES);
+    for near dedup, its band node (node key, id, 64-bit text hash, band keys) (NODES) and, for
+    verification, (node key, (signature, shingles)) (EVIDENCE). by_text=False makes every document
+    its own exact cluster, weighted by its dedup_cluster_size (for NearDedup on given documents)."""
+
+    def __init__(self, sketcher: Sketcher, lines: bool = False, verify: bool = False, by_text: bool = True):
+        self.sketcher, self.lines, self.verify, self.by_text = sketcher, lines, verify, by_text
+
+    def text_hash(self, doc: dict) -> str:
+        return content_hash(doc["text"]) if self.by_text else doc["id"]
+
+    def outputs(self, doc: dict, size: int):
+        text, doc_id = doc["text"], doc["id"]
+        text_hash = self.text_hash(doc)
+        weight = 1 if self.by_text else int(doc.get("dedup_cluster_size") or 1)
+        score = quality_score(doc)
+        lines = tuple(sorted(distinct_line_keys(text))) if self.lines else None
+        yield beam.pvalue.TaggedOutput(SUMMARIES, (text_hash, ExactSummary(
+            doc_id, weight, score, doc.get("lang"), size, lines)))
+        sketch = self.sketcher.sketch(text, doc.get("lang"))
+        if sketch is not None:
+            node = node_key(doc_id, score)
+            yield beam.pvalue.TaggedOutput(NODES, (node, doc_id, xxhash.xxh64_intdigest(text_hash.encode()), sketch.bands))
+            if self.verify:
+                yield beam.pvalue.TaggedOutput(EVIDENCE, (node, (sketch.signature, sketch.shingles)))
+
+
 def quality_score(doc: dict) -> float | None:
     return (doc.get("signals") or {}).get("quality_score")
 
 
-def doc_ref(doc: dict, file: str, hashed: bool, lines: bool, size: int) -> DocRef:
-    text = doc["text"]
-    return DocRef(doc["id"], file, content_hash(text) if hashed else None, doc["lang"], size,
-                  tuple(sorted(distinct_line_keys(text))) if lines else None,
-                  int(doc.get("dedup_cluster_size") or 1))
-
-
-def exact_summary(doc: dict, ref: DocRef, sketcher: Sketcher) -> ExactSummary:
-    return ExactSummary(ref.id, ref.weight, quality_score(doc), sketcher.sketch(doc["text"], doc.get("lang")))
-
-
-REFS, SUMMARIES = "refs", "summaries"
-
-
 class SpillDocuments(_Spill):
-    """documents -> row files; yields each document's DocRef (main output) and, where dedup runs,
-    (text hash, ExactSummary) (tagged SUMMARIES)."""
+    """documents -> row files; yields the size each adds to its language's documents (tagged SIZES)
+    and, where dedup runs (plan), what it needs (DedupPlan.outputs)."""
 
-    def __init__(self, output: str, dedup: bool, sketcher: Sketcher, lines: bool):
+    def __init__(self, output: str, plan: DedupPlan | None):
         super().__init__(output, "documents", None)
-        self.dedup, self.sketcher, self.lines = dedup, sketcher, lines
+        self.plan = plan
 
     def process(self, doc):
         size = row_size(doc)
         yield from self._write(doc, size)
-        ref = doc_ref(doc, self._file.token, self.dedup, self.lines, size)
-        yield ref
-        if self.dedup:
-            yield beam.pvalue.TaggedOutput(SUMMARIES, (ref.text_hash, exact_summary(doc, ref, self.sketcher)))
-
+        self._count(("documents", f"lang={doc['lang']}"), size)
+        if self.plan is not None:
+            yield from self.plan.outputs(doc, size)
