@@ -299,6 +299,12 @@ def wikitext2(src: Path, out: Path) -> None:
     shutil.copyfile(src / "README", out / "README")
 
 
+def dclm_human_quality_labels(src: Path, out: Path) -> None:
+    """The first 60 of the 281 labelled documents (lines, unchanged)."""
+    lines = (src / "agreement_data.jsonl").read_bytes().splitlines(keepends=True)
+    (out / "agreement_data.jsonl").write_bytes(b"".join(lines[:60]))
+
+
 def plagiarism_short_answers_clough_stevenson(src: Path, out: Path) -> None:
     """Task a: the 19 answers, the source text, and their rows of file_information.csv."""
     lines = (src / "file_information.csv").read_bytes().splitlines(keepends=True)
@@ -312,7 +318,8 @@ def plagiarism_short_answers_clough_stevenson(src: Path, out: Path) -> None:
 
 FOLDERS = (cc_warc_2020_34_resiliparse, web_warc_dolma_wget, cc_whirlwind_warc_wet_wat, wet_ccnet_test_sample,
            ccnet_jsonl_dolma, enwiki_xml_dump_sample, gutenberg_en, udhr2_unicode, fortunes_multilingual,
-           debian_reference_html, ldnoobw, easylist_url_blocklist, wikitext2, plagiarism_short_answers_clough_stevenson)
+           debian_reference_html, ldnoobw, easylist_url_blocklist, wikitext2, plagiarism_short_answers_clough_stevenson,
+           dclm_human_quality_labels)
 
 
 def make(source: Path, output: Path) -> None:
