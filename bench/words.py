@@ -1,14 +1,16 @@
 """Word splitting for the quality filters, old path beside new, on the same documents in one run.
 
     python bench/words.py [--corpus /tmp/bench-corpus/corpus.jsonl.gz] [--data-dir ../shared/data]
-                          [--limit N] [--chunk 500] [--json OUT]
+                          [--limit N] [--rounds 1] [--json OUT]
 
 Old: spaCy's tokenizer for every white-space-delimited piece not seen before, its tokens remembered
 per piece (filters.tokenizers.SpacySplitter as it was before the rules ran in Python; kept below as
-`OldSplitter`). New: filters.tokenizers.SpacySplitter. Both start cold and read the same documents
-in the same order, in alternating chunks so that the load of a shared machine falls on both alike;
-times are this process's CPU seconds. The corpus is the peers' (../shared/peers/make_corpus.py) when
-present, else prose from the shared data (Wikipedia pages and Gutenberg passages).
+`OldSplitter`). New: filters.tokenizers.SpacySplitter. Each path reads the same documents in the
+same order from cold, in a process of its own (in one process, each path's memory would crowd the
+other's out of the CPU caches), old and new alternating for --rounds rounds; times are the CPU
+seconds spent splitting (the median over rounds). The corpus is the peers'
+(../shared/peers/make_corpus.py) when present, else prose from the shared data (Wikipedia pages and
+Gutenberg passages).
 
 Prints words per second for each, the ratio, and the agreement: documents and tokens on which the
 two give the same words. Each document on which they differ is tokenized whole by spaCy, the
@@ -19,7 +21,10 @@ import argparse
 import bz2
 import difflib
 import gzip
+import hashlib
 import json
+import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -95,40 +100,47 @@ def shared_texts(data: Path, limit: int | None) -> list[str]:
     return texts[:limit] if limit else texts
 
 
-def timed_words(splitters: dict, texts: list[str], chunk: int) -> tuple[dict, dict]:
-    """Each splitter's words for every text and its CPU seconds, the splitters taking turns
-    chunk by chunk."""
-    seconds = {name: 0.0 for name in splitters}
-    words = {name: [] for name in splitters}
-    for start in range(0, len(texts), chunk):
-        part = texts[start:start + chunk]
-        for name, splitter in splitters.items():
-            began = time.process_time()
-            out = [splitter.words(text) for text in part]
-            seconds[name] += time.process_time() - began
-            words[name] += out
-    return words, seconds
+def run_path(path: str, texts: list[str], other: list[str] | None) -> dict:
+    """One path over all texts in this process, from cold: CPU seconds, words, a digest of each
+    text's words, and the words themselves where the digest differs from `other`'s."""
+    splitter = OldSplitter("en") if path == "old" else SpacySplitter("en")
+    digests, differing, count, seconds = [], {}, 0, 0.0
+    for i, text in enumerate(texts):
+        began = time.process_time()
+        words = splitter.words(text)
+        seconds += time.process_time() - began
+        count += len(words)
+        digests.append(hashlib.blake2b("\n".join(words).encode(), digest_size=8).hexdigest())
+        if other and other[i] != digests[-1]:
+            differing[i] = words
+    return {"seconds": seconds, "words": count, "digests": digests, "differing": differing}
 
 
-def agreement(texts: list[str], old: list[list[str]], new: list[list[str]]) -> dict:
+def child(path: str, args, other: list[str] | None = None) -> dict:
+    """run_path in a fresh process, so that neither path's memory (its cache, spaCy's vocabulary)
+    sits in the other's CPU caches and heap."""
+    command = [sys.executable, __file__, "--path", path, "--corpus", args.corpus, "--data-dir", args.data_dir]
+    if args.limit:
+        command += ["--limit", str(args.limit)]
+    done = subprocess.run(command, input=json.dumps(other), capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def differences(texts: list[str], old_words: dict) -> list[dict]:
+    """Where the paths disagree, against spaCy on the whole text. The old path's words are the ones
+    its run gave (they depend on what it had seen before); the new path's depend on the text alone."""
     import spacy
 
-    nlp = spacy.blank("en")
-    same_docs = sum(a == b for a, b in zip(old, new))
-    tokens = sum(len(a) for a in old)
-    differing = []
-    same_tokens = 0
-    for i, (a, b) in enumerate(zip(old, new)):
-        if a == b:
-            same_tokens += len(a)
-            continue
-        same_tokens += sum(block.size for block in difflib.SequenceMatcher(None, a, b, autojunk=False)
-                           .get_matching_blocks())
+    nlp, new = spacy.blank("en"), SpacySplitter("en")
+    rows = []
+    for i, a in sorted((int(i), words) for i, words in old_words.items()):
+        b = new.words(texts[i])
         reference = [t.text for t in nlp(texts[i]) if not t.is_space]
-        differing.append({"doc": i, "old_is_spacy": a == reference, "new_is_spacy": b == reference,
-                          "first_difference": next(([x, y] for x, y in zip(a, b) if x != y), None)})
-    return {"documents": len(texts), "same_documents": same_docs, "tokens": tokens,
-            "same_tokens": same_tokens, "differing": differing}
+        same = sum(block.size for block in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks())
+        first = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        rows.append({"doc": i, "old_tokens": len(a), "same_tokens": same, "old_is_spacy": a == reference,
+                     "new_is_spacy": b == reference, "first_difference": [a[first:first + 3], b[first:first + 3]]})
+    return rows
 
 
 def main(argv=None) -> int:
@@ -136,35 +148,45 @@ def main(argv=None) -> int:
     parser.add_argument("--corpus", default="/tmp/bench-corpus/corpus.jsonl.gz")
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--limit", type=int, help="the first N documents only")
-    parser.add_argument("--chunk", type=int, default=500, help="documents per turn")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each path, alternating")
+    parser.add_argument("--path", choices=("old", "new"), help=argparse.SUPPRESS)  # a child's part
     parser.add_argument("--json")
     args = parser.parse_args(argv)
-    if Path(args.corpus).exists():
-        label, texts = f"peers' corpus ({args.corpus})", peers_texts(Path(args.corpus), args.limit)
-    else:
+    found = Path(args.corpus).exists()
+    texts = peers_texts(Path(args.corpus), args.limit) if found else shared_texts(Path(args.data_dir), args.limit)
+    if args.path:
+        print(json.dumps(run_path(args.path, texts, json.loads(sys.stdin.read() or "null"))))
+        return 0
+    label = f"peers' corpus ({args.corpus})" if found else f"shared-data prose ({args.data_dir})"
+    if not found:
         print(f"(no {args.corpus}: see ../shared/peers/README.md to build it; using shared-data prose)")
-        label, texts = f"shared-data prose ({args.data_dir})", shared_texts(Path(args.data_dir), args.limit)
-    print(f"{label}: {len(texts)} documents")
+    print(f"{label}: {len(texts)} documents, each path {args.rounds}x in its own process, from cold")
 
-    words, seconds = timed_words({"old": OldSplitter("en"), "new": SpacySplitter("en")}, texts, args.chunk)
-    count = sum(len(w) for w in words["new"])
-    print(f"{'path':6} {'CPU s':>8} {'docs/s':>9} {'words/s':>11}")
-    for name in ("old", "new"):
-        print(f"{name:6} {seconds[name]:8.2f} {len(texts) / seconds[name]:9.0f} {count / seconds[name]:11.0f}")
+    runs = {"old": [], "new": []}
+    for _ in range(args.rounds):
+        runs["new"].append(child("new", args))
+        runs["old"].append(child("old", args, runs["new"][0]["digests"]))
+    seconds = {path: statistics.median(run["seconds"] for run in runs[path]) for path in runs}
+    count = runs["new"][0]["words"]
+    print(f"{'path':6} {'CPU s':>8} {'docs/s':>9} {'words/s':>11}   (median of {args.rounds})")
+    for path in ("old", "new"):
+        print(f"{path:6} {seconds[path]:8.2f} {len(texts) / seconds[path]:9.0f} {count / seconds[path]:11.0f}")
     ratio = seconds["old"] / seconds["new"]
     print(f"new is {ratio:.2f}x as fast as old")
 
-    agree = agreement(texts, words["old"], words["new"])
-    print(f"agreement: {agree['same_documents']}/{agree['documents']} documents "
-          f"({agree['same_documents'] / agree['documents']:.4%}), {agree['same_tokens']}/{agree['tokens']} "
-          f"tokens ({agree['same_tokens'] / max(agree['tokens'], 1):.4%})")
-    for row in agree["differing"]:
+    differing = differences(texts, runs["old"][0]["differing"])
+    tokens = runs["old"][0]["words"]
+    same_tokens = tokens - sum(row["old_tokens"] - row["same_tokens"] for row in differing)
+    print(f"agreement: {len(texts) - len(differing)}/{len(texts)} documents "
+          f"({1 - len(differing) / len(texts):.4%}), {same_tokens}/{tokens} tokens ({same_tokens / tokens:.4%})")
+    for row in differing:
         right = "new" if row["new_is_spacy"] else "old" if row["old_is_spacy"] else "neither"
         print(f"  doc {row['doc']}: equal to spaCy on the whole text: {right}; first difference "
               f"{row['first_difference']}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"corpus": label, "seconds": seconds, "ratio": ratio,
-                                               "words": count, "agreement": agree}, indent=2))
+        Path(args.json).write_text(json.dumps({"corpus": label, "documents": len(texts), "seconds": seconds,
+                                               "runs": {p: [r["seconds"] for r in runs[p]] for p in runs},
+                                               "ratio": ratio, "words": count, "differing": differing}, indent=2))
     return 0
 
 

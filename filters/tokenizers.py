@@ -28,6 +28,10 @@ _PIECE = re.compile(r"\S+")
 _MAX_CACHE = 2_000_000  # distinct white-space-delimited pieces remembered per language
 
 
+def _ends(tokens: list[str]) -> tuple[str, str]:
+    return tokens[0], tokens[-1]
+
+
 def _is_punct(token: str) -> bool:
     """spaCy's `is_punct`: every character is Unicode punctuation."""
     return all(unicodedata.category(ch).startswith("P") for ch in token)
@@ -47,7 +51,8 @@ class SpacySplitter:
         # spaCy's rules in Python (English); None leaves every new piece to spaCy
         self._split = PieceSplitter.for_tokenizer(self._nlp.tokenizer)
         self._tokens: dict[str, str] = {}  # piece -> its tokens joined by spaces
-        self._in_context: set[str] = set()  # pieces whose tokens may depend on their neighbours
+        # pieces whose tokens may depend on their neighbours -> (first, last) token before the matcher
+        self._in_context: dict[str, tuple[str, str]] = {}
         # piece -> sentencizer transitions from "no period seen" and from "period seen"
         self._transitions: dict[str, tuple] = {}
 
@@ -65,24 +70,28 @@ class SpacySplitter:
         # no Python code runs per piece.
         joined = dict(zip(odd, self._joined_tokens(odd)))
         parts = list(map(joined.get, pieces, pieces))
-        if not self._in_context.isdisjoint(odd):
+        if not self._in_context.keys().isdisjoint(odd):
             self._retokenize_in_context(text, pieces, parts)
         return " ".join(parts).split()
 
     def _retokenize_in_context(self, text: str, pieces: list[str], parts: list[str]) -> None:
         """spaCy's tokens for each run of pieces that its special-case matcher may tie together
-        (see PieceSplitter.link_lefts), in place of the pieces' own. A run holds a piece whose
-        matcher pass changed its tokens and neighbours met by a single space where a pattern's
-        tokens can meet; nothing outside a run can reach into it."""
-        spans = [m.span() for m in _PIECE.finditer(text)]
-        lefts, rights, context = self._split.link_lefts, self._split.link_rights, self._in_context
+        (see PieceSplitter.link_pairs), in place of the pieces' own. A run holds a piece whose
+        matcher pass changed its tokens and the neighbours it is tied to: met by a single space,
+        with tokens that meet in a pattern on either side. Nothing outside a run reaches into it."""
+        pairs, context = self._split.link_pairs, self._in_context
+        spans: list[tuple[int, int]] = []  # of the pieces in the text, found when first needed
 
         def tied(a: int, b: int) -> bool:
-            return (text[spans[a][1]:spans[b][0]] == " "
-                    and (pieces[a] in context or parts[a].rpartition(" ")[2] in lefts)
-                    and (pieces[b] in context or parts[b].partition(" ")[0] in rights))
+            left = context[pieces[a]][1] if pieces[a] in context else parts[a].rpartition(" ")[2]
+            right = context[pieces[b]][0] if pieces[b] in context else parts[b].partition(" ")[0]
+            if (left, right) not in pairs:
+                return False
+            if not spans:
+                spans.extend(m.span() for m in _PIECE.finditer(text))
+            return text[spans[a][1]:spans[b][0]] == " "
 
-        end = 0
+        runs, end = [], 0
         for i in compress(range(len(pieces)), map(context.__contains__, pieces)):
             if i < end:
                 continue
@@ -92,9 +101,11 @@ class SpacySplitter:
             while end < len(pieces) and tied(end - 1, end):
                 end += 1
             if end - start > 1:
-                with self._lock, self._nlp.memory_zone():
-                    tokens = [t.text for t in self._nlp.tokenizer(text[spans[start][0]:spans[end - 1][1]])]
-                parts[start:end] = [" ".join(tokens)] + [""] * (end - start - 1)
+                runs.append((start, end))
+        for start, end in runs:
+            with self._lock, self._nlp.memory_zone():
+                tokens = [t.text for t in self._nlp.tokenizer(text[spans[start][0]:spans[end - 1][1]])]
+            parts[start:end] = [" ".join(tokens)] + [""] * (end - start - 1)
 
     def _joined_tokens(self, pieces: list[str]) -> list[str]:
         found = list(map(self._tokens.get, pieces))
@@ -110,20 +121,17 @@ class SpacySplitter:
     def _learn(self, pieces: list[str]) -> dict[str, str]:
         """Tokenize new pieces, remember and return their joined tokens."""
         if len(self._tokens) + len(pieces) >= _MAX_CACHE:
-            self._tokens, self._in_context = {}, set()  # new ones: another thread may be reading
-        learnt, left = {}, []
-        split = self._split
-        for piece in pieces:
-            tokens = split(piece) if split else None
-            if tokens is None:
-                left.append(piece)
-            else:
-                learnt[piece] = " ".join(tokens)
-        if left:
+            self._tokens, self._in_context = {}, {}  # new ones: another thread may be reading
+        if self._split is None:
             with self._lock:
-                learnt.update(self._spacy_tokens(left))
-            if split:  # the pieces the matcher pass changes
-                self._in_context.update(left)
+                learnt = self._spacy_tokens(pieces)
+        else:
+            learnt, split, in_context = {}, self._split.split, self._in_context
+            for piece in pieces:
+                tokens, ends = split(piece)
+                learnt[piece] = " ".join(tokens)
+                if ends:
+                    in_context[piece] = ends
         self._tokens.update(learnt)
         return learnt
 

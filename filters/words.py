@@ -7,8 +7,11 @@ matcher pass over the tokens, as in "x-a." -> x - a.). `PieceSplitter` runs the 
 tokenizer's own special cases and regular expressions, so it decides as spaCy does by construction.
 It is fast because it makes no spaCy lexemes and because it skips a regex call where the characters
 at hand decide the answer: no affix or infix rule matches a letter, no suffix rule ends in an ASCII
-digit, a comma at the end is always a suffix of its own, and so on (each shortcut says why). A
-piece the matcher pass would change is left to spaCy (None).
+digit, a comma at the end is always a suffix of its own, and so on (each shortcut says why). The
+matcher pass is the one step that can look beyond a piece: a match across the space between two
+pieces changes nothing itself but can keep one inside a piece from applying, so the splitter says
+which pieces the matcher found a pattern in, for the caller to check their neighbours
+(filters.tokenizers leaves such a run of pieces to spaCy).
 
 The shortcuts were derived from the English rules of spaCy 3.8: `PieceSplitter.for_tokenizer`
 checks that a tokenizer has exactly those (`ENGLISH_RULES_SHA256`) and otherwise gives None, which
@@ -64,8 +67,7 @@ def rules_digest(tokenizer) -> str:
 
 
 class PieceSplitter:
-    """The tokens spaCy's tokenizer gives a piece of text without white space, or None where only
-    spaCy itself can tell (the special-case matcher pass would change them)."""
+    """The tokens spaCy's tokenizer gives a piece of text without white space."""
 
     def __init__(self, tokenizer):
         from spacy.attrs import ORTH, intify_attrs
@@ -86,13 +88,11 @@ class PieceSplitter:
         self._patterns: dict[tuple, list[tuple]] = {}  # the matcher's, by their first two tokens
         for pattern in _matcher_patterns(tokenizer, self._specials):
             self._patterns.setdefault(pattern[:2], []).append(pattern)
-        # Tokens that a pattern's next (previous) token can follow (precede). The matcher also
-        # matches across the space between two pieces, where such tokens meet: a match there
-        # changes nothing itself, but can keep one inside a piece from applying.
-        pairs = [pair for pattern in (p for ps in self._patterns.values() for p in ps)
-                 for pair in zip(pattern, pattern[1:])]
-        self.link_lefts = frozenset(left for left, _ in pairs)
-        self.link_rights = frozenset(right for _, right in pairs)
+        # Consecutive tokens of a pattern. The matcher also matches across the space between two
+        # pieces, where such a pair can meet: a match there changes nothing itself, but can keep
+        # one inside a piece from applying.
+        self.link_pairs = frozenset(pair for pattern in (p for ps in self._patterns.values() for p in ps)
+                                    for pair in zip(pattern, pattern[1:]))
 
     @classmethod
     def for_tokenizer(cls, tokenizer):
@@ -105,41 +105,45 @@ class PieceSplitter:
         except ValueError:  # special cases the matcher check does not cover
             return None
 
-    def __call__(self, piece: str) -> tuple[str, ...] | None:
+    def __call__(self, piece: str) -> tuple[str, ...]:
+        return self.split(piece)[0]
+
+    def split(self, piece: str) -> tuple[tuple[str, ...], tuple[str, str] | None]:
+        """The piece's tokens; and where the special-case matcher found a pattern inside it, the
+        first and last token before the matcher pass (else None): such a piece's tokens can
+        depend on its neighbours (see link_pairs)."""
         tokens = self._specials.get(piece)
         if tokens is not None:
-            return tokens
+            return tokens, None
         if piece.isalpha():  # no affix or infix rule matches a letter
-            return (piece,)
-        tokens = None
-        if piece.isascii():
-            body, last = piece[:-1], piece[-1]
-            if last in _ONE_CHAR_SUFFIXES and body.isalpha() and body not in self._specials:
-                return body, last  # "word," with no special case: as _affixed would find
-            tokens = self._affixed(piece)
-        if tokens is None:
-            prefixes, core, suffixes = self._split_affixes(piece)
-            tokens = prefixes + list(self._attach(core)) + suffixes[::-1] if core else prefixes + suffixes[::-1]
+            return (piece,), None
+        tokens = self.first_pass(piece)
         # A pattern covering the whole piece would be the piece's own special case, handled above.
-        if len(tokens) > 2 and not self._patterns.keys().isdisjoint(zip(tokens, tokens[1:])) \
-                and self._matched(tokens):
-            return None
-        return tuple(tokens)
+        if len(tokens) > 2 and not self._patterns.keys().isdisjoint(zip(tokens, tokens[1:])):
+            matched = self._apply_matcher(tokens)
+            if matched is not None:
+                return tuple(matched), (tokens[0], tokens[-1])
+        return tuple(tokens), None
 
-    def _affixed(self, piece: str) -> list[str] | None:
-        """The tokens of an ASCII piece of one-character prefixes, a core and one-character
-        suffixes (_AFFIXED), if its core is no special case's: spaCy then peels the affixes a
-        character at a time, meeting no special case, and attaches the core. None for any other
-        piece."""
-        match = _AFFIXED.fullmatch(piece)
-        if match is None:
-            return None
-        prefixes, core, suffixes = match.groups()
-        if core in self._special_cores:
-            return None
-        if _INFIX_ASCII.isdisjoint(core):  # no infix, and no URL: every URL pattern has a dot
-            return [*prefixes, core, *suffixes]
-        return [*prefixes, *self._attach(core), *suffixes]
+    def first_pass(self, piece: str) -> list[str]:
+        """The tokens of a piece that is not a special case before the matcher pass: affixes,
+        then what they leave.
+
+        An ASCII piece of one-character prefixes, a core and one-character suffixes (_AFFIXED)
+        whose core is no special case's is peeled by spaCy a character at a time, meeting no
+        special case, before the core is attached; any other piece goes through spaCy's steps."""
+        match = _AFFIXED.fullmatch(piece) if piece.isascii() else None
+        if match is not None:
+            prefixes, core, suffixes = match.groups()
+            if core not in self._special_cores:
+                if _INFIX_ASCII.isdisjoint(core):  # no infix, and no URL: every URL pattern has a dot
+                    return [*prefixes, core, *suffixes]
+                return [*prefixes, *self._attach(core), *suffixes]
+        prefixes, core, suffixes = self._split_affixes(piece)
+        if core:
+            prefixes += self._attach(core)
+        prefixes += reversed(suffixes)
+        return prefixes
 
     def _split_affixes(self, s: str) -> tuple[list, str, list]:
         """spaCy's Tokenizer._split_affixes: peel prefixes and suffixes until none is left or what
@@ -252,13 +256,30 @@ class PieceSplitter:
         match = self._suffix(s)
         return match.end() - match.start() if match else 0
 
-    def _matched(self, tokens: list) -> bool:
-        """Whether the special-case matcher pass would find one of its patterns in these tokens."""
+    def _apply_matcher(self, tokens: list[str]) -> list[str] | None:
+        """spaCy's Tokenizer._apply_special_cases inside one piece (None if no pattern occurs):
+        of all occurrences of patterns, the longer first and of equal length the one further left
+        becomes its special case, unless its first or last token is in one already looked at."""
+        spans = []
         for i, pair in enumerate(zip(tokens, tokens[1:])):
             for pattern in self._patterns.get(pair, ()):
                 if tuple(tokens[i:i + len(pattern)]) == pattern:
-                    return True
-        return False
+                    spans.append((i, i + len(pattern)))
+        if not spans:
+            return None
+        spans.sort(key=lambda span: (span[0] - span[1], span[0]))
+        seen, taken = set(), []
+        for start, end in spans:
+            if start not in seen and end - 1 not in seen:
+                taken.append((start, end))
+            seen.update(range(start, end))
+        out, done = [], 0
+        for start, end in sorted(taken):
+            out += tokens[done:start]
+            out += self._specials["".join(tokens[start:end])]
+            done = end
+        out += tokens[done:]
+        return out
 
 
 def _core(text: str) -> str:

@@ -76,15 +76,14 @@ def spacy_piece(nlp, piece: str) -> tuple[str, ...]:
 
 
 def assert_pieces_agree(nlp, splitter: PieceSplitter, pieces) -> int:
-    """Every piece the splitter decides has spaCy's tokens; returns how many it left to spaCy."""
-    left = 0
+    """Every piece has spaCy's tokens (spaCy given the piece alone); returns how many the
+    special-case matcher changed."""
+    matched = 0
     for piece in pieces:
-        tokens = splitter(piece)
-        if tokens is None:
-            left += 1
-        else:
-            assert tokens == spacy_piece(nlp, piece), piece
-    return left
+        tokens, ends = splitter.split(piece)
+        assert tokens == spacy_piece(nlp, piece), piece
+        matched += ends is not None
+    return matched
 
 
 def test_english_rules_are_the_ones_the_shortcuts_were_derived_from(nlp):
@@ -102,10 +101,25 @@ def test_real_text_is_split_as_spacy_splits_it(nlp, real_texts):
 
 
 def test_pieces_of_real_text(nlp, real_texts):
-    splitter = PieceSplitter(nlp.tokenizer)
     pieces = list(dict.fromkeys(p for text in real_texts for p in text.split()))
-    left = assert_pieces_agree(nlp, splitter, pieces)
-    assert left < len(pieces) / 500  # spaCy is asked about the rare piece only
+    assert_pieces_agree(nlp, PieceSplitter(nlp.tokenizer), pieces)
+
+
+def test_special_case_matcher(nlp):
+    """Pieces glued together from special cases (emoticons, abbreviations, contractions), where
+    the matcher pass finds patterns, overlapping ones among them; then side by side, where it also
+    matches across the space between two pieces."""
+    rng = random.Random(3)
+    specials = [text for text in nlp.tokenizer.rules if not any(ch.isspace() for ch in text)]
+    glue = ["(", ")", "'", "''", "-", ".", ":", ";", "x", "a", "'s", ",", '"', "’", "8", "D"]
+    pieces = sorted({"".join(rng.choice(specials) if rng.random() < 0.5 else rng.choice(glue)
+                             for _ in range(rng.randint(2, 5))) for _ in range(20_000)})
+    assert assert_pieces_agree(nlp, PieceSplitter(nlp.tokenizer), pieces) > 1000
+    ours = SpacySplitter("en")
+    for start in range(0, len(pieces), 500):
+        rng.shuffle(chunk := pieces[start:start + 500])
+        text = "".join(piece + rng.choice([" ", " ", " ", "\n", "  "]) for piece in chunk)
+        assert ours.words(text) == spacy_words(nlp, text)
 
 
 def test_adversarial_text(nlp):
