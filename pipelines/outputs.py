@@ -36,7 +36,7 @@ _TMP = r"\.tmp-[0-9a-f]{32}"
 # when the run succeeds; a killed run leaves them, and the next --overwrite deletes them.
 WORK = "_work"
 _WORK_FILE = (rf"{WORK}/(?:(?:spill/(?:documents|rejects|quarantine)|pieces)/[0-9a-f]{{32}}\.rows\.zst"
-              rf"|bands/[0-9a-f]{{32}}-\d+\.npz)")
+              rf"|bands/[0-9a-f]{{32}}-(?:\d+|nodes)\.npz)")
 _WORK_FOLDERS = rf"{WORK}(?:/spill(?:/documents|/rejects|/quarantine)?|/pieces|/bands)?"
 
 

@@ -97,9 +97,9 @@ def _star(members, fanout: int, label: str):
 
 
 class _WriteBandFiles(beam.DoFn):
-    """band nodes (node key, id, 64-bit text hash, band keys) -> (band, band file): written in chunks of
-    CHUNK nodes, one .npz per band per chunk (keys, text hashes, node keys, ids), so band memberships
-    (bands x documents) never become elements."""
+    """band nodes (node key, id, 64-bit text hash, band keys) -> (band, band file), in chunks of CHUNK
+    nodes: per chunk one file of the nodes (score rank, id, text hash) and one of each band's keys, so
+    band memberships (bands x documents) never become elements. About 90 bytes a document on disk."""
 
     CHUNK = 100_000
 
@@ -107,28 +107,30 @@ class _WriteBandFiles(beam.DoFn):
         self.work_dir, self.bands = work_dir, bands
 
     def start_bundle(self):
-        self._rows, self._paths = [], None
+        self._rows, self._token = [], None
 
     def process(self, node):
-        if self._paths is None:  # a new chunk: its files are named now, written when it is full
-            token = uuid.uuid4().hex
-            self._paths = [FileSystems.join(self.work_dir, "bands", f"{token}-{b}.npz") for b in range(self.bands)]
-            yield from enumerate(self._paths)
+        if self._token is None:  # a new chunk: its files are named now, written when it is full
+            self._token = uuid.uuid4().hex
+            yield from ((b, self._path(b)) for b in range(self.bands))
         self._rows.append(node)
         if len(self._rows) >= self.CHUNK:
             self._flush()
 
+    def _path(self, band) -> str:
+        return FileSystems.join(self.work_dir, "bands", f"{self._token}-{band}.npz")
+
     def _flush(self):
-        if self._paths is None:
+        if self._token is None:
             return
         nodes, ids, hashes, keys = zip(*self._rows)
+        columns = {"ranks": np.array([-1 if is_index_node(n) else int(n[:10]) for n in nodes], dtype=np.int64),
+                   "ids": np.array(ids, dtype="S"), "hashes": np.array(hashes, dtype=np.uint64)}
         keys = np.array(keys, dtype=np.uint64).reshape(len(nodes), self.bands)
-        columns = {"hashes": np.array(hashes, dtype=np.uint64), "nodes": np.array(nodes, dtype="S"),
-                   "ids": np.array(ids, dtype="S")}
-        for band, path in enumerate(self._paths):
-            with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-                np.savez(fh, keys=keys[:, band], **columns)
-        self._rows, self._paths = [], None
+        for band, data in [("nodes", columns)] + [(b, {"keys": keys[:, b]}) for b in range(self.bands)]:
+            with FileSystems.create(self._path(band), compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+                np.savez(fh, **data)
+        self._rows, self._token = [], None
 
     def finish_bundle(self):
         self._flush()
@@ -137,7 +139,13 @@ class _WriteBandFiles(beam.DoFn):
 def _load(path: str) -> dict:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
         data = np.load(io.BytesIO(fh.read()))
-        return {name: data[name] for name in ("keys", "hashes", "nodes", "ids")}
+        return {name: data[name] for name in data.files}
+
+
+def _node_key(rank: int, doc_id: bytes) -> str:
+    """The node key a band file's (rank, id) stands for (dedup.components.node_key, index_node_key)."""
+    doc_id = doc_id.decode()
+    return index_node_key(doc_id) if rank < 0 else f"{rank:010d}{doc_id}"
 
 
 def _starts(*columns) -> np.ndarray:
@@ -152,21 +160,25 @@ def _starts(*columns) -> np.ndarray:
 def _band_stars(element):
     """(band, its files) -> (bucket, member, centre) for every node of a bucket of more than one but
     its smallest, the centre. Exact copies share every bucket: of each text only its keeper (the
-    smallest id) is a node. One sort of the band's rows, about 90 bytes a document."""
+    smallest id) is a node. One sort of the band's rows, about 60 bytes a document."""
     band, paths = element
-    parts = [_load(path) for path in sorted(paths)]
-    if not parts:
+    if not paths:
         return
-    keys, hashes, nodes, ids = (np.concatenate([p[name] for p in parts]) for name in ("keys", "hashes", "nodes", "ids"))
+    parts = []
+    for path in sorted(paths):
+        nodes = _load(path.rsplit("-", 1)[0] + "-nodes.npz")
+        parts.append({"keys": _load(path)["keys"], **nodes})
+    keys, hashes, ranks, ids = (np.concatenate([p[name] for p in parts]) for name in ("keys", "hashes", "ranks", "ids"))
     order = np.lexsort((ids, hashes, keys))  # by bucket, then text, then id: a text's keeper first
     keepers = order[_starts(keys[order], hashes[order])]
-    keys, nodes = keys[keepers], nodes[keepers]
-    order = np.lexsort((nodes, keys))  # by bucket, then node: the centre first
-    keys, nodes = keys[order], nodes[order]
+    keys, ranks, ids = keys[keepers], ranks[keepers], ids[keepers]
+    order = np.lexsort((ids, ranks, keys))  # by bucket, then node key: the centre first
+    keys, ranks, ids = keys[order], ranks[order], ids[order]
     first = _starts(keys)
     centre = np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0))
     for i in np.flatnonzero(~first):
-        yield (band, int(keys[i])), nodes[i].decode(), nodes[centre[i]].decode()
+        c = centre[i]
+        yield (band, int(keys[i])), _node_key(int(ranks[i]), ids[i]), _node_key(int(ranks[c]), ids[c])
 
 
 class BandBuckets(beam.PTransform):
