@@ -10,10 +10,12 @@ Gopher's eight words; others: stopwords-iso) and abstains without one.
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from filters.base import Decision
 from filters.rules import check
 from filters.stopwords import stop_words_for
-from filters.text import has_alpha, is_symbol_word
+from filters.text import word_columns
 from filters.tokenizers import uses_spaces, words_of
 
 
@@ -37,18 +39,20 @@ class GopherQuality:
     def measure(self, text: str, lang: str | None) -> dict:
         words = words_of(text, lang)
         n_words = len(words)
-        content = [w for w in words if not is_symbol_word(w)]
+        columns = word_columns(words)
+        content = ~columns.symbol  # words with a character outside punctuation
+        n_content = int(np.count_nonzero(content))
         lines = text.splitlines() or [""]
         stop_words = stop_words_for(lang)
         return {
-            "gopher_word_count": len(content),
-            "gopher_mean_word_length": (sum(map(len, content)) / len(content)
-                                        if content and uses_spaces(lang) else None),
+            "gopher_word_count": n_content,
+            "gopher_mean_word_length": (int(columns.lengths[content].sum()) / n_content
+                                        if n_content and uses_spaces(lang) else None),
             "gopher_hash_ratio": text.count("#") / n_words if n_words else None,
             "gopher_ellipsis_ratio": (text.count("...") + text.count("\u2026")) / n_words if n_words else None,
             "gopher_bullet_lines_ratio": sum(line.lstrip().startswith(("\u2022", "-")) for line in lines) / len(lines),
             "gopher_ellipsis_lines_ratio": sum(line.rstrip().endswith(("...", "\u2026")) for line in lines) / len(lines),
-            "gopher_alpha_words_ratio": (sum(map(has_alpha, words)) / n_words
+            "gopher_alpha_words_ratio": (int(np.count_nonzero(columns.alpha)) / n_words
                                          if n_words else None),
             "gopher_stop_words": len(stop_words.intersection(words)) if stop_words is not None else None,
         }

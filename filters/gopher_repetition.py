@@ -11,37 +11,30 @@ need no words and apply to every script. The n-gram rules use the language's wor
 more than the English one, reads as repetitive (repeated 5-gram characters 0.15 against 0.06).
 """
 
-import bisect
 import re
+from collections import Counter
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 
 from filters.base import Decision
 from filters.rules import check
+from filters.text import MULTIPLIER, word_columns
 from filters.tokenizers import uses_spaces, words_of
 
-_PARAGRAPHS = re.compile(r"\n{2,}")
-_LINES = re.compile("\n+")
+# Written to start with a plain newline: re then jumps from newline to newline, where "\n{2,}" and
+# "\n+" try the pattern at every character (25 times slower on web text).
+_PARAGRAPHS = re.compile("\n\n+")
+_LINES = re.compile("\n\n*")
 TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
 
 
 def duplicates(items: list[str]) -> tuple[int, int]:
     """(repeated items, their characters): every occurrence after the first counts."""
-    seen: set[str] = set()
-    count = chars = 0
-    for item in items:
-        if item in seen:
-            count += 1
-            chars += len(item)
-        else:
-            seen.add(item)
-    return count, chars
-
-
-_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd: polynomial hashes mod 2**64
-_MASK = (1 << 64) - 1
+    distinct = set(items)  # the first occurrences
+    return len(items) - len(distinct), sum(map(len, items)) - sum(map(len, distinct))
 
 
 class _WordWindows:
@@ -53,50 +46,42 @@ class _WordWindows:
     are the same 2-gram to it, and here). Two different n-grams share a hash with probability
     about 2**-64."""
 
-    _words: dict[str, tuple[int, int, int]] = {}  # word -> (id, hash of its characters, multiplier**len)
-
     def __init__(self, words: list[str]):
-        known = self._words
-        if len(known) > 5_000_000:
-            known.clear()
-        entries = [known.get(w) or self._add(w) for w in words]
-        count = len(words)
-        self.ids = np.fromiter((e[0] for e in entries), np.uint64, count)
-        self.char_hashes = np.fromiter((e[1] for e in entries), np.uint64, count)
-        self.char_powers = np.fromiter((e[2] for e in entries), np.uint64, count)
-        self.prefix = np.concatenate(([0], np.cumsum(np.fromiter(map(len, words), np.int64, count))))
-        self._by_id, self._by_chars, self._n = self.ids, self.char_hashes, 1
-
-    @classmethod
-    def _add(cls, word: str) -> tuple[int, int, int]:
-        h, power, m = 0, 1, int(_MULTIPLIER)
-        for ch in word:
-            h = (h * m + ord(ch)) & _MASK
-            power = (power * m) & _MASK
-        entry = cls._words[word] = (len(cls._words) + 1, h, power)
-        return entry
-
-    def _extend(self, n: int) -> None:
-        with np.errstate(over="ignore"):
-            while self._n < n:
-                k = self._n
-                self._by_id = self._by_id[:-1] * _MULTIPLIER + self.ids[k:]
-                self._by_chars = self._by_chars[:-1] * self.char_powers[k:] + self.char_hashes[k:]
-                self._n += 1
+        columns = word_columns(words)
+        self.ids = columns.ids.astype(np.uint64)
+        self.char_hashes = columns.hashes
+        self.char_powers = columns.powers
+        self.prefix = np.concatenate(([0], np.cumsum(columns.lengths)))
+        self._by_id, self._n_by_id = self.ids, 1
+        self._by_chars, self._n_by_chars = self.char_hashes, 1
 
     def by_words(self, n: int) -> np.ndarray:
         """Hashes of the n-grams as word tuples, at every start position (n never decreases)."""
-        self._extend(n)
+        with np.errstate(over="ignore"):
+            for k in range(self._n_by_id, n):
+                self._by_id = self._by_id[:-1] * MULTIPLIER + self.ids[k:]
+        self._n_by_id = max(n, self._n_by_id)
         return self._by_id
 
     def by_characters(self, n: int) -> np.ndarray:
-        """Hashes of the n-grams' words joined without spaces."""
-        self._extend(n)
+        """Hashes of the n-grams' words joined without spaces (n never decreases)."""
+        with np.errstate(over="ignore"):
+            for k in range(self._n_by_chars, n):
+                self._by_chars = self._by_chars[:-1] * self.char_powers[k:] + self.char_hashes[k:]
+        self._n_by_chars = max(n, self._n_by_chars)
         return self._by_chars
 
     def chars(self, start, n: int):
         """Characters of the n-grams at `start` (without separators)."""
         return self.prefix[start + n] - self.prefix[start]
+
+
+def _maybe_repeated(hashes: np.ndarray) -> np.ndarray:
+    """The positions whose hash may occur at another position too, in order: those whose bucket
+    (the hash's top bits, 8 to 16 buckets a hash) holds another hash. Every other position's hash
+    occurs once. This spares a sort; the few positions that share a bucket by chance do no harm."""
+    buckets = (hashes >> np.uint64(64 - (8 * len(hashes)).bit_length())).view(np.int64)
+    return np.flatnonzero(np.bincount(buckets)[buckets] > 1)
 
 
 def top_ngram_chars(windows: _WordWindows, n: int) -> int | None:
@@ -105,42 +90,38 @@ def top_ngram_chars(windows: _WordWindows, n: int) -> int | None:
     hashes = windows.by_words(n)
     if not len(hashes):
         return None
-    _, first, counts = np.unique(hashes, return_index=True, return_counts=True)
-    best = counts.max()
-    start = first[counts == best].min()
+    start, best = 0, 1  # when no n-gram repeats, the first is the most frequent
+    candidates = _maybe_repeated(hashes)
+    if candidates.size:
+        values = hashes[candidates].tolist()
+        value, count = max(Counter(values).items(), key=itemgetter(1))  # the first seen of the most frequent
+        if count > 1:
+            start, best = int(candidates[values.index(value)]), count
     return int((windows.chars(start, n) + n - 1) * best)
 
 
 def repeated_ngram_chars(windows: _WordWindows, n: int) -> int:
     """Characters in n-grams seen before; a repeat skips its n words (datatrove's rule).
 
-    datatrove walks every position; this visits only the positions whose n-gram occurred earlier
-    (the candidates), with the same outcome: a candidate is a repeat when an earlier occurrence of
-    its n-gram was visited, that is, not skipped by an earlier repeat; a visited occurrence is in
-    datatrove's `seen`, either itself or through an even earlier one."""
+    datatrove walks every position; this visits only the positions whose n-gram may occur twice,
+    with the same outcome: an n-gram that occurs once is never a repeat and never seen again, so
+    whether its position is visited changes nothing."""
     hashes = windows.by_characters(n)
-    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-    candidates = np.flatnonzero(first[inverse] != np.arange(hashes.size))
-    if not candidates.size:  # nothing repeats: the usual case, decided in numpy
+    candidates = _maybe_repeated(hashes)
+    if not candidates.size:  # nothing repeats: decided in numpy
         return 0
-    occurrences: dict[int, list[int]] = {}
-    for position in np.flatnonzero(np.bincount(inverse)[inverse] > 1).tolist():
-        occurrences.setdefault(int(inverse[position]), []).append(position)
-    skip_starts: list[int] = []  # repeats found so far; each hides the n - 1 positions after it
-    chars, next_visit = 0, 0
-    for c in candidates.tolist():
-        if c < next_visit:
+    seen: set[int] = set()
+    repeats: list[int] = []
+    next_visit = 0  # a repeat at p hides the positions before p + n
+    for position, value in zip(candidates.tolist(), hashes[candidates].tolist()):
+        if position < next_visit:
             continue
-        for p in occurrences[int(inverse[c])]:
-            if p >= c:
-                break
-            k = bisect.bisect_right(skip_starts, p) - 1
-            if k < 0 or p >= skip_starts[k] + n or p == skip_starts[k]:
-                chars += int(windows.chars(c, n))
-                skip_starts.append(c)
-                next_visit = c + n
-                break
-    return chars
+        if value in seen:
+            repeats.append(position)
+            next_visit = position + n
+        else:
+            seen.add(value)
+    return int(windows.chars(np.array(repeats, np.intp), n).sum())
 
 
 @dataclass
@@ -164,6 +145,7 @@ class GopherRepetition:
     signals = ("gopher_dup_para_frac", "gopher_dup_para_char_frac", "gopher_dup_line_frac",
                "gopher_dup_line_char_frac") + tuple(f"gopher_top_{n}gram_char_frac" for n in TOP_NGRAMS) \
         + tuple(f"gopher_dup_{n}gram_char_frac" for n in DUP_NGRAMS)
+    _RULES = tuple((f"max_{name[len('gopher_'):]}", name, ">") for name in signals)
 
     def measure(self, text: str, lang: str | None) -> dict:
         size = len(text)
@@ -190,4 +172,4 @@ class GopherRepetition:
         if not doc["text"]:
             return Decision(False, f"{self.name}.empty", "no text")
         s = self.measure(doc["text"], doc.get("lang"))
-        return check(self, s, [(f"max_{name[len('gopher_'):]}", name, ">") for name in self.signals])
+        return check(self, s, self._RULES)

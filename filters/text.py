@@ -1,4 +1,4 @@
-"""Character classes and text splitting shared by the rule families.
+"""Character classes, text splitting and per-word facts shared by the rule families.
 
 The punctuation and terminal-punctuation sets are the ones datatrove's filters count with, so the
 presets that reproduce datatrove decide the same way (bench/filters.py checks the sets match).
@@ -6,7 +6,10 @@ presets that reproduce datatrove decide the same way (bench/filters.py checks th
 
 import functools
 import string
+import threading
+from dataclasses import dataclass
 
+import numpy as np
 import regex
 
 # ASCII punctuation, the typographic and CJK marks datatrove adds (its list includes the full-width
@@ -40,3 +43,112 @@ def has_alpha(word: str) -> bool:
 def split_paragraphs(text: str) -> list[str]:
     """Paragraphs separated by blank lines (runs of two or more newlines)."""
     return [p for p in regex.split(r"\n{2,}", text.strip()) if p.strip()]
+
+
+# Per-word facts. The filters of a chain each look at every word of a text; the facts of a word are
+# worked out once per process, kept in numpy columns indexed by word id, and a text's words become
+# one dict lookup each and a gather per column, with no Python code per word.
+
+MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd: polynomial hashes mod 2**64, and invertible
+_POWERS = np.ones(1, np.uint64)  # MULTIPLIER**k mod 2**64 at k
+
+
+def multiplier_powers(count: int) -> np.ndarray:
+    """MULTIPLIER**k for every k < count (at least)."""
+    global _POWERS
+    if len(_POWERS) < count:
+        table = np.full(max(count, 2 * len(_POWERS)), MULTIPLIER)
+        table[0] = 1
+        _POWERS = np.multiply.accumulate(table)  # wraps mod 2**64
+    return _POWERS
+
+
+def char_hashes(words: list[str], lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hash of each word's characters, MULTIPLIER**its length). The hash of characters c1..ck is
+    c1 * m**(k-1) + ... + ck mod 2**64, so a word's hash times the next word's power plus the
+    next word's hash is the hash of the two joined."""
+    codes = np.frombuffer("".join(words).encode("utf-32-le", "surrogatepass"), np.uint32).astype(np.uint64)
+    ends = np.cumsum(lengths)
+    table = multiplier_powers(int(lengths.max(initial=0)) + 1)
+    to_end = np.repeat(ends, lengths) - np.arange(1, len(codes) + 1)  # characters after each in its word
+    terms = np.append(codes * table[to_end], np.uint64(0))  # the 0 ends an empty last word's slice
+    hashes = np.add.reduceat(terms, ends - lengths) if len(words) else np.zeros(0, np.uint64)
+    return np.where(lengths > 0, hashes, np.uint64(0)), table[lengths]
+
+
+@dataclass(frozen=True)
+class WordColumns:
+    """A text's words as ids and per-word facts, position by position."""
+    ids: np.ndarray  # from 1, the same for the same word throughout the process (until LIMIT)
+    lengths: np.ndarray  # characters
+    symbol: np.ndarray  # is_symbol_word
+    alpha: np.ndarray  # has_alpha
+    hashes: np.ndarray  # char_hashes: hash of the characters
+    powers: np.ndarray  # and MULTIPLIER**length
+
+
+class _Vocabulary:
+    """Every word met, with an id, and its facts in columns indexed by id.
+
+    One per process, shared by threads: additions take a lock and publish a word's id only after its
+    columns are written (columns are replaced by larger copies, never shrunk), and a full
+    vocabulary is replaced rather than cleared, so a reader always finds the facts of its ids."""
+
+    LIMIT = 5_000_000  # words remembered before starting again
+    _lock = threading.Lock()
+
+    def __init__(self):
+        self.ids: dict[str, int] = {}
+        size = 1 << 12
+        self.lengths = np.zeros(size, np.int64)
+        self.symbol = np.zeros(size, bool)
+        self.alpha = np.zeros(size, bool)
+        self.hashes = np.zeros(size, np.uint64)
+        self.powers = np.zeros(size, np.uint64)
+
+    def columns(self, words: list[str]) -> WordColumns:
+        try:
+            ids = np.fromiter(map(self.ids.__getitem__, words), np.intp, len(words))
+        except KeyError:
+            self._add(words)
+            ids = np.fromiter(map(self.ids.__getitem__, words), np.intp, len(words))
+        return WordColumns(ids, self.lengths[ids], self.symbol[ids], self.alpha[ids], self.hashes[ids],
+                           self.powers[ids])
+
+    def _add(self, words: list[str]) -> None:
+        with self._lock:
+            new = [w for w in dict.fromkeys(words) if w not in self.ids]
+            first, end = len(self.ids) + 1, len(self.ids) + 1 + len(new)
+            names = ("lengths", "symbol", "alpha", "hashes", "powers")
+            if end > len(self.lengths):
+                size = max(end, 2 * len(self.lengths))
+                for name in names:
+                    column = getattr(self, name)
+                    setattr(self, name, np.concatenate((column, np.zeros(size - len(column), column.dtype))))
+            lengths = np.fromiter(map(len, new), np.int64, len(new))
+            facts = (lengths, np.fromiter(map(is_symbol_word, new), bool, len(new)),
+                     np.fromiter(map(has_alpha, new), bool, len(new)), *char_hashes(new, lengths))
+            for name, values in zip(names, facts):
+                getattr(self, name)[first:end] = values
+            self.ids.update(zip(new, range(first, end)))
+
+
+_VOCABULARY = _Vocabulary()
+_RECENT: dict[int, tuple[list[str], WordColumns]] = {}  # id(words) -> (words, their columns)
+
+
+def word_columns(words: list[str]) -> WordColumns:
+    """The columns of a list of words. The last few lists are remembered, by identity: the filters
+    of a chain ask in turn about the same list (filters.tokenizers.words_of's), which must not be
+    changed."""
+    global _VOCABULARY
+    entry = _RECENT.get(id(words))
+    if entry is not None and entry[0] is words:
+        return entry[1]
+    if len(_VOCABULARY.ids) > _Vocabulary.LIMIT:
+        _VOCABULARY = _Vocabulary()
+    columns = _VOCABULARY.columns(words)
+    if len(_RECENT) >= 8:
+        _RECENT.clear()
+    _RECENT[id(words)] = (words, columns)
+    return columns
