@@ -16,17 +16,49 @@ Scripts: for languages without spaces, words per line come from the segmenter an
 in any Unicode sentence terminal (。！？), since the ASCII marks would remove every line.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 
 from filters.base import Decision
 from filters.text import TERMINAL_PUNCTUATION
-from filters.tokenizers import splitter_for, uses_spaces
+from filters.tokenizers import SpacySplitter, splitter_for, uses_spaces
 
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 _POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 _ELLIPSIS = "..."
 _ALL_TERMINALS = tuple(TERMINAL_PUNCTUATION) + ('"', "'", "\u201d", "\u300d", "\u300f")
+
+
+def sentence_count(splitter, line: str) -> int:
+    """`splitter.sentence_count(line)`, faster for spaCy's Sentencizer rule (SpacySplitter), which
+    walks the line's pieces (runs of non-white-space) token by token.
+
+    A piece with a letter or digit and none of the Sentencizer's sentence-ending marks acts on that
+    walk as a white-space token does: right after a mark it starts a sentence (at its first token
+    that is not punctuation) and clears the mark, otherwise it changes nothing. (Its tokens are
+    pieces of it, so none is a mark and the one with the letter or digit is not punctuation.) A
+    stretch of such pieces and white space therefore counts as one word, and each becomes " a "
+    before the walk, which is left with the pieces around sentence ends. The line gets a leading
+    space so that every stretch starts with white space (which lets re skip to it); a leading
+    white-space token counts as the first token did."""
+    stretch = _plain_stretch() if line and isinstance(splitter, SpacySplitter) else None
+    return splitter.sentence_count(stretch.sub(" a ", " " + line) if stretch else line)
+
+
+@functools.cache
+def _plain_stretch() -> re.Pattern | None:
+    """White space, then one or more pieces of letters, digits and common punctuation other than
+    sentence-ending marks (with a letter or digit), each followed by white space or the end."""
+    from spacy.pipeline.sentencizer import Sentencizer
+
+    marks = set(Sentencizer.default_punct_chars)
+    if any(c.isalnum() or c == "_" for c in marks):  # the rule above would not hold
+        return None
+    common = set(",;:'\"()[]{}<>/-&%$#@*+=~^|\\`\u2018\u2019\u201c\u201d\u2013\u2014")
+    others = re.escape("".join(sorted(common - marks)))
+    piece = rf"[{others}]*+[^\W_][\w{others}]*+"
+    return re.compile(rf"\s\s*(?:{piece}(?:\s+|\Z))+")
 
 
 @dataclass
@@ -56,7 +88,7 @@ class C4Quality:
         for line in lines:
             line = line.strip()
             words = line.split()
-            if self.max_word_length > 0 and any(len(w) > self.max_word_length for w in words):
+            if 0 < self.max_word_length < len(line) and max(map(len, words)) > self.max_word_length:
                 continue
             if self.remove_citations:
                 line = _CITATION.sub("", line)
@@ -76,7 +108,7 @@ class C4Quality:
                 curly, page_rule = True, page_rule or "filter_curly_bracket"
             if self.filter_policy and any(p in lower for p in _POLICY):
                 continue
-            sentences += splitter.sentence_count(line)
+            sentences += sentence_count(splitter, line)
             kept.append(line)
         return "\n".join(kept).strip(), page_rule, {"c4_lines": len(lines), "c4_lines_kept": len(kept),
                                                     "c4_sentences": sentences, "c4_lorem_ipsum": lorem,
