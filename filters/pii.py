@@ -25,6 +25,9 @@ _EMAIL = re.compile(
     r"[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?|\[(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}"
     r"(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?|[A-Za-z0-9-]*[A-Za-z0-9]:)])")
 _IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)")
+# Every IPv4 match holds a digit, a dot and a digit. re jumps from digit to digit looking for this,
+# where _IPV4 (which starts with a group) is tried at every character: 10 times slower.
+_MAYBE_IPV4 = re.compile(r"[0-9]\.[0-9]")
 # Seven digits within a short span: cheap evidence that a phone number might be there.
 _MAYBE_PHONE = re.compile(r"\d(?:[\s().+/-]{0,3}\d){6}")
 # Regions whose national number format a language implies (others: only +international numbers).
@@ -58,7 +61,7 @@ class PiiRedactor:
                 counts["pii_emails"] += 1
                 return _pick(tuple(self.email_replacements), match.group())
             text = _EMAIL.sub(email, text)
-        if self.redact_ips and "." in text:
+        if self.redact_ips and _MAYBE_IPV4.search(text):
             def ip(match):
                 value = match.group()
                 try:
