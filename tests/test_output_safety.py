@@ -31,7 +31,7 @@ from schemas.run_manifest import verify_run
 from trainer.tokenizer import main as tokenizer_main
 from trainer.train import main as train_main
 
-SHARD_BYTES = 20_000  # the 20 documents of ccnet_jsonl_dolma make 8 shards
+SHARD_BYTES = 20_000  # ccnet_jsonl_dolma makes several shards (8 of its 20 documents; 5 of the excerpts' 12)
 
 
 def sources(data_dir):
@@ -48,7 +48,8 @@ def run_dir(tmp_path_factory, data_dir):
     """A finished run of 8 document shards (never changed by the tests: they change copies)."""
     out = tmp_path_factory.mktemp("safety") / "run"
     result = curate(out, sources(data_dir), filters="none", dedup="exact", pii=False, shard_bytes=SHARD_BYTES)
-    assert result.problems == [] and len(result.manifest["files"]) == 8
+    shards = [f for f in result.manifest["files"] if f["kind"] == "documents" and f["partition"] == "lang=en"]
+    assert result.problems == [] and len(shards) >= 4  # kill() damages the third and fourth
     return out
 
 
@@ -165,7 +166,8 @@ def test_a_run_leaves_no_temporary_files(run_dir):
 
 
 def kill(run_dir, tmp_path, damage: str):
-    """A copy of the run as a kill leaves it: no manifest and 2 of 8 shards, with a hidden temporary;
+    """A copy of the run as a kill leaves it: no manifest and 2 of its shards, with a hidden temporary
+    and working files;
     or finished but with one shard torn (truncated) or changed in place."""
     out = copy_of(run_dir, tmp_path, damage)
     shards = sorted(out.glob("documents/lang=en/part-*.parquet"))
@@ -174,6 +176,10 @@ def kill(run_dir, tmp_path, damage: str):
         for shard in shards[2:]:
             shard.unlink()
         (shards[2].parent / f".{shards[2].name}.tmp-{'0' * 32}").write_bytes(b"PAR1")
+        for work in ("_work/spill/documents/" + "1" * 32 + ".rows.zst", "_work/pieces/" + "2" * 32 + ".rows.zst",
+                     "_work/bands/" + "3" * 32 + "-nodes.npz"):  # its working files (docs/scale.md)
+            (out / work).parent.mkdir(parents=True, exist_ok=True)
+            (out / work).write_bytes(b"x")
         return out, "has no manifest.json: the run did not finish (or is not a curation run)"
     if damage == "torn":
         shards[3].write_bytes(shards[3].read_bytes()[:1000])
@@ -206,7 +212,7 @@ def test_every_consumer_refuses_an_unfinished_or_damaged_run(damage, run_dir, to
     else:
         refused(capsys, report_main(["--compare", str(run_dir), str(bad)]), str(bad), says)
 
-    if damage == "killed":  # --overwrite clears what the killed run wrote, its temporary file too
+    if damage == "killed":  # --overwrite clears what the killed run wrote, its temporary and working files too
         assert curate_main(cli_args(data_dir, bad) + ["--overwrite"]) == 0
         assert verify_run(str(bad))["fingerprint"] == verify_run(str(run_dir))["fingerprint"]
         assert snapshot(bad).keys() == snapshot(run_dir).keys()
