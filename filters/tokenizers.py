@@ -69,9 +69,10 @@ class SpacySplitter:
         # Each piece becomes its tokens joined by spaces, and the whole splits again into words:
         # no Python code runs per piece.
         joined = dict(zip(odd, self._joined_tokens(odd)))
+        if self._in_context.keys().isdisjoint(odd):
+            return " ".join(map(joined.get, pieces, pieces)).split()
         parts = list(map(joined.get, pieces, pieces))
-        if not self._in_context.keys().isdisjoint(odd):
-            self._retokenize_in_context(text, pieces, parts)
+        self._retokenize_in_context(text, pieces, parts)
         return " ".join(parts).split()
 
     def _retokenize_in_context(self, text: str, pieces: list[str], parts: list[str]) -> None:
@@ -129,7 +130,8 @@ class SpacySplitter:
             learnt, split, in_context = {}, self._split.split, self._in_context
             for piece in pieces:
                 tokens, ends = split(piece)
-                learnt[piece] = " ".join(tokens)
+                # One token is the piece itself: the very key, one object less to reach.
+                learnt[piece] = " ".join(tokens) if len(tokens) > 1 else piece
                 if ends:
                     in_context[piece] = ends
         self._tokens.update(learnt)

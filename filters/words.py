@@ -22,6 +22,7 @@ the regex it skips, and real and adversarial texts against spaCy, token for toke
 import hashlib
 import re
 import string
+from collections.abc import Sequence
 
 # sha256 of the prefix, suffix, infix and URL patterns of spacy.blank("en"), spaCy 3.8
 ENGLISH_RULES_SHA256 = "3b070276bf3e6482b0d0ccbff90352272746e94226d145bd983372cbe52b197f"
@@ -47,6 +48,9 @@ _ASCII_INFIXES = re.compile(  # in a group, for re.split
     r"|(?<=[A-Za-z0-9])(?:-|--|---|~)(?=[A-Za-z])"
     r"|(?<=[A-Za-z0-9])[:<>=/](?=[A-Za-z]))")
 _INFIX_ASCII = frozenset(".+-*^,~:<>=/")  # the characters those rules can split at
+# What every ASCII URL has: a dot before two lower-case letters (the top-level domain), or three
+# dots (an IP address).
+_MAYBE_URL = re.compile(r"\.[a-z][a-z]|\..*\..*\.")
 # An ASCII piece as one-character prefixes, a core from the first letter or digit to the last, and
 # one-character suffixes, a full stop among them only where it is a suffix (see _suffix_len). The
 # core has no affix of its own: it starts with no currency (US$ C$ A$) and ends in no 's and in no
@@ -106,9 +110,9 @@ class PieceSplitter:
             return None
 
     def __call__(self, piece: str) -> tuple[str, ...]:
-        return self.split(piece)[0]
+        return tuple(self.split(piece)[0])
 
-    def split(self, piece: str) -> tuple[tuple[str, ...], tuple[str, str] | None]:
+    def split(self, piece: str) -> tuple[Sequence[str], tuple[str, str] | None]:
         """The piece's tokens; and where the special-case matcher found a pattern inside it, the
         first and last token before the matcher pass (else None): such a piece's tokens can
         depend on its neighbours (see link_pairs)."""
@@ -117,13 +121,16 @@ class PieceSplitter:
             return tokens, None
         if piece.isalpha():  # no affix or infix rule matches a letter
             return (piece,), None
+        body, last = piece[:-1], piece[-1]
+        if last in _ONE_CHAR_SUFFIXES and body.isalpha() and body not in self._specials:
+            return (body, last), None  # "word," (body not special): as first_pass would find
         tokens = self.first_pass(piece)
         # A pattern covering the whole piece would be the piece's own special case, handled above.
         if len(tokens) > 2 and not self._patterns.keys().isdisjoint(zip(tokens, tokens[1:])):
             matched = self._apply_matcher(tokens)
             if matched is not None:
-                return tuple(matched), (tokens[0], tokens[-1])
-        return tuple(tokens), None
+                return matched, (tokens[0], tokens[-1])
+        return tokens, None
 
     def first_pass(self, piece: str) -> list[str]:
         """The tokens of a piece that is not a special case before the matcher pass: affixes,
@@ -190,7 +197,10 @@ class PieceSplitter:
         if s.isascii():
             if _INFIX_ASCII.isdisjoint(s):  # no infix, and no URL: every URL pattern has a dot
                 return (s,)
-            if "." in s and self._url(s):
+            left, hyphen, right = s.partition("-")
+            if hyphen and left.isalpha() and right.isalpha():  # "well-known": the only infix
+                return left, hyphen, right
+            if "." in s and _MAYBE_URL.search(s) and self._url(s):
                 return (s,)
             parts = _ASCII_INFIXES.split(s)
             if parts[0]:  # no infix at the very start, which spaCy would skip
