@@ -26,15 +26,17 @@ from filters.tokenizers import SpacySplitter, splitter_for, uses_spaces
 
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 _POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+assert all("cookie" in p for p in _POLICY[2:])
 _ELLIPSIS = "..."
 _ALL_TERMINALS = tuple(TERMINAL_PUNCTUATION) + ('"', "'", "\u201d", "\u300d", "\u300f")
 
 
 def sentence_count(splitter, line: str) -> int:
     """`splitter.sentence_count(line)`, faster for spaCy's Sentencizer rule (SpacySplitter), which
-    walks the line's pieces (runs of non-white-space) token by token.
+    walks the line's pieces (runs of non-white-space) token by token: the first token starts a
+    sentence, and so does the first token that is not punctuation after a sentence-ending mark.
 
-    A piece with a letter or digit and none of the Sentencizer's sentence-ending marks acts on that
+    A line without a mark is one sentence. A piece with a letter or digit and no mark acts on the
     walk as a white-space token does: right after a mark it starts a sentence (at its first token
     that is not punctuation) and clears the mark, otherwise it changes nothing. (Its tokens are
     pieces of it, so none is a mark and the one with the letter or digit is not punctuation.) A
@@ -42,23 +44,36 @@ def sentence_count(splitter, line: str) -> int:
     before the walk, which is left with the pieces around sentence ends. The line gets a leading
     space so that every stretch starts with white space (which lets re skip to it); a leading
     white-space token counts as the first token did."""
-    stretch = _plain_stretch() if line and isinstance(splitter, SpacySplitter) else None
-    return splitter.sentence_count(stretch.sub(" a ", " " + line) if stretch else line)
+    patterns = _sentence_patterns() if isinstance(splitter, SpacySplitter) else None
+    if patterns is None or not line:
+        return splitter.sentence_count(line)
+    ascii_marks, marks, stretch = patterns
+    if not (any(map(line.__contains__, ascii_marks)) if line.isascii() else marks.search(line)):
+        return 1
+    return splitter.sentence_count(stretch.sub(" a ", " " + line))
 
 
 @functools.cache
-def _plain_stretch() -> re.Pattern | None:
-    """White space, then one or more pieces of letters, digits and common punctuation other than
-    sentence-ending marks (with a letter or digit), each followed by white space or the end."""
+def _sentence_patterns() -> tuple[str, re.Pattern, re.Pattern] | None:
+    """(the ASCII sentence-ending marks, a mark, a stretch as above: white space, then one or more pieces of
+    letters, digits and common punctuation other than marks (with a letter or digit), each
+    followed by white space or the end)."""
     from spacy.pipeline.sentencizer import Sentencizer
 
     marks = set(Sentencizer.default_punct_chars)
-    if any(c.isalnum() or c == "_" for c in marks):  # the rule above would not hold
+    if any(len(c) != 1 or c.isalnum() or c == "_" for c in marks):  # the rule above would not hold
         return None
     common = set(",;:'\"()[]{}<>/-&%$#@*+=~^|\\`\u2018\u2019\u201c\u201d\u2013\u2014")
     others = re.escape("".join(sorted(common - marks)))
     piece = rf"[{others}]*+[^\W_][\w{others}]*+"
-    return re.compile(rf"\s\s*(?:{piece}(?:\s+|\Z))+")
+    return ("".join(sorted(c for c in marks if c.isascii())), re.compile(f"[{re.escape(''.join(sorted(marks)))}]"),
+            re.compile(rf"\s\s*(?:{piece}(?:\s+|\Z))+"))
+
+
+def _mentions_policy(lower: str) -> bool:
+    """any(p in lower for p in _POLICY): the cookie phrases all say "cookie"."""
+    return ("terms of use" in lower or "privacy policy" in lower
+            or ("cookie" in lower and any(p in lower for p in _POLICY[2:])))
 
 
 @dataclass
@@ -90,7 +105,7 @@ class C4Quality:
             words = line.split()
             if 0 < self.max_word_length < len(line) and max(map(len, words)) > self.max_word_length:
                 continue
-            if self.remove_citations:
+            if self.remove_citations and "[" in line:
                 line = _CITATION.sub("", line)
             if self.filter_no_terminal_punct and (not line.endswith(ends) or line.endswith(_ELLIPSIS)):
                 continue
@@ -106,7 +121,7 @@ class C4Quality:
                 continue
             if self.filter_curly_bracket and "{" in line:
                 curly, page_rule = True, page_rule or "filter_curly_bracket"
-            if self.filter_policy and any(p in lower for p in _POLICY):
+            if self.filter_policy and _mentions_policy(lower):
                 continue
             sentences += sentence_count(splitter, line)
             kept.append(line)
