@@ -100,19 +100,21 @@ class C4Quality:
         ends = tuple(self.end_marks) if spaced else _ALL_TERMINALS
         lines = text.splitlines()
         kept, sentences, lorem, curly, page_rule = [], 0, False, False, None
+        # Only whether a line has min_words_per_line words matters: split(None, k - 1) finds out
+        # without splitting the rest.
+        enough = self.min_words_per_line - 1
         for line in lines:
             line = line.strip()
-            words = line.split()
-            if 0 < self.max_word_length < len(line) and max(map(len, words)) > self.max_word_length:
+            if 0 < self.max_word_length < len(line) and max(map(len, line.split())) > self.max_word_length:
                 continue
+            counted = line  # the words are counted before citation markers are cut, or after
             if self.remove_citations and "[" in line:
                 line = _CITATION.sub("", line)
             if self.filter_no_terminal_punct and (not line.endswith(ends) or line.endswith(_ELLIPSIS)):
                 continue
             if self.words_after_citations:
-                words = line.split()
-            n_words = len(words) if spaced else len(splitter.words(line))
-            if n_words < self.min_words_per_line:
+                counted = line
+            if enough >= 0 and (len(counted.split(None, enough)) if spaced else len(splitter.words(line))) <= enough:
                 continue
             lower = line.lower()
             if self.filter_lorem_ipsum and "lorem ipsum" in lower:

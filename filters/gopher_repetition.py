@@ -11,7 +11,6 @@ need no words and apply to every script. The n-gram rules use the language's wor
 more than the English one, reads as repetitive (repeated 5-gram characters 0.15 against 0.06).
 """
 
-import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -52,7 +51,7 @@ class _WordWindows:
         self.ids = columns.ids.astype(np.uint64)
         self.char_hashes = columns.hashes
         self.char_powers = columns.powers
-        self.prefix = [0, *itertools.accumulate(columns.lengths.tolist())]  # characters before each word
+        self.prefix = [0] + np.cumsum(columns.lengths).tolist()  # characters before each word
         self._by_id, self._n_by_id = self.ids, 1
         self._by_chars, self._n_by_chars = self.char_hashes, 1
 
