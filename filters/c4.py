@@ -26,7 +26,8 @@ from filters.tokenizers import SpacySplitter, splitter_for, uses_spaces
 
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 _POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
-assert all("cookie" in p for p in _POLICY[2:])
+_COOKIE_POLICY = tuple(p for p in _POLICY if "cookie" in p)
+_OTHER_POLICY = tuple(p for p in _POLICY if "cookie" not in p)
 _ELLIPSIS = "..."
 _ALL_TERMINALS = tuple(TERMINAL_PUNCTUATION) + ('"', "'", "\u201d", "\u300d", "\u300f")
 
@@ -71,9 +72,8 @@ def _sentence_patterns() -> tuple[str, re.Pattern, re.Pattern] | None:
 
 
 def _mentions_policy(lower: str) -> bool:
-    """any(p in lower for p in _POLICY): the cookie phrases all say "cookie"."""
-    return ("terms of use" in lower or "privacy policy" in lower
-            or ("cookie" in lower and any(p in lower for p in _POLICY[2:])))
+    """any(p in lower for p in _POLICY), looking for the cookie phrases only where "cookie" is."""
+    return any(p in lower for p in _OTHER_POLICY) or ("cookie" in lower and any(p in lower for p in _COOKIE_POLICY))
 
 
 @dataclass

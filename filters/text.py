@@ -49,7 +49,7 @@ def split_paragraphs(text: str) -> list[str]:
 # worked out once per process, kept in numpy columns indexed by word id, and a text's words become
 # one dict lookup each and a gather per column, with no Python code per word.
 
-MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd: polynomial hashes mod 2**64, and invertible
+MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd: polynomial hashes mod 2**64
 _POWERS = np.ones(1, np.uint64)  # MULTIPLIER**k mod 2**64 at k
 
 
@@ -126,8 +126,9 @@ class _Vocabulary:
                     column = getattr(self, name)
                     setattr(self, name, np.concatenate((column, np.zeros(size - len(column), column.dtype))))
             lengths = np.fromiter(map(len, new), np.int64, len(new))
-            facts = (lengths, np.fromiter(map(is_symbol_word, new), bool, len(new)),
-                     np.fromiter(map(has_alpha, new), bool, len(new)), *char_hashes(new, lengths))
+            # the functions themselves, not their caches: each word comes here once
+            facts = (lengths, np.fromiter(map(is_symbol_word.__wrapped__, new), bool, len(new)),
+                     np.fromiter(map(has_alpha.__wrapped__, new), bool, len(new)), *char_hashes(new, lengths))
             for name, values in zip(names, facts):
                 getattr(self, name)[first:end] = values
             self.ids.update(zip(new, range(first, end)))

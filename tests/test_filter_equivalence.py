@@ -62,6 +62,8 @@ SYNTHETIC = [
     "a tab ends this line\t\nand this one \t\nbut not this\n\tone",
     "Home | About | Contact\nLorem ipsum dolor sit amet, consectetur.\nfunction f(x) { return x; }\n"
     "Please enable JavaScript to view this page.\nBy using this site you agree to our terms of use.\n"
+    "This website uses cookies to improve your experience.\nRead our Cookie Policy for the details.\n"
+    "I like cookies and milk in the morning.\nSee the privacy policy.\n"
     "See the history of the town [1] for more [citation needed] and [edit] details.\n"
     "A word that is far too long: " + "x" * 1001 + ".\nAnd so the story went on...\nShort.",
     "He said: \"Stop!\" Then he left. (Really?) Yes... no. U.S. policy, e.g. this one, Mr. Smith. 3.14 is pi.",
