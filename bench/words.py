@@ -4,8 +4,8 @@
                           [--limit N] [--rounds 1] [--json OUT]
 
 Old: spaCy's tokenizer for every white-space-delimited piece not seen before, its tokens remembered
-per piece (filters.tokenizers.SpacySplitter as it was before the rules ran in Python; kept below as
-`OldSplitter`). New: filters.tokenizers.SpacySplitter. Each path reads the same documents in the
+per piece (filters.tokenizers.SpacySplitter as it was before the rules ran in Python, read from the
+repository's history at OLD_COMMIT). New: filters.tokenizers.SpacySplitter. Each path reads the same documents in the
 same order from cold, in a process of its own (in one process, each path's memory would crowd the
 other's out of the CPU caches), old and new alternating for --rounds rounds; times are the CPU
 seconds spent splitting (the median over rounds). The corpus is the peers'
@@ -26,8 +26,8 @@ import json
 import statistics
 import subprocess
 import sys
-import threading
 import time
+import types
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,46 +36,16 @@ sys.path.insert(0, str(REPO))
 from filters.tokenizers import SpacySplitter  # noqa: E402
 
 
-class OldSplitter:
-    """The words of SpacySplitter before the compiled rules: each text's new pieces tokenized by
-    spaCy in one call (joined by spaces), every piece's tokens remembered."""
+OLD_COMMIT = "e8161d7"  # the last commit whose filters/tokenizers.py had the old path
 
-    def __init__(self, lang: str = "en", max_cache: int = 2_000_000):
-        import spacy
 
-        self._nlp = spacy.blank(lang)
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple] = {}
-        self._max_cache = max_cache
-
-    def words(self, text: str) -> list[str]:
-        pieces = text.split()
-        cache = self._cache
-        new = [p for p in dict.fromkeys(pieces) if p not in cache]
-        if new:
-            self._learn(new)
-        out: list[str] = []
-        for piece in pieces:
-            out.extend(cache[piece])
-        return out
-
-    def _learn(self, pieces: list[str]) -> None:
-        with self._lock:
-            if len(self._cache) + len(pieces) >= self._max_cache:
-                self._cache.clear()
-            starts, position = [], 0
-            for piece in pieces:
-                starts.append(position)
-                position += len(piece) + 1
-            tokens_of: list[list[str]] = [[] for _ in pieces]
-            index = 0
-            with self._nlp.memory_zone():
-                for token in self._nlp.tokenizer(" ".join(pieces)):
-                    while index + 1 < len(starts) and token.idx >= starts[index + 1]:
-                        index += 1
-                    tokens_of[index].append(token.text)
-            for piece, tokens in zip(pieces, tokens_of):
-                self._cache[piece] = tuple(tokens)
+def old_splitter(lang: str = "en"):
+    """SpacySplitter as it was at OLD_COMMIT, loaded from the repository's history."""
+    source = subprocess.run(["git", "-C", str(REPO), "show", f"{OLD_COMMIT}:filters/tokenizers.py"],
+                            capture_output=True, text=True, check=True).stdout
+    module = types.ModuleType("old_tokenizers")
+    exec(compile(source, f"{OLD_COMMIT}:filters/tokenizers.py", "exec"), module.__dict__)
+    return module.SpacySplitter(lang)
 
 
 def peers_texts(path: Path, limit: int | None) -> list[str]:
@@ -100,19 +70,21 @@ def shared_texts(data: Path, limit: int | None) -> list[str]:
     return texts[:limit] if limit else texts
 
 
-def run_path(path: str, texts: list[str], other: list[str] | None) -> dict:
-    """One path over all texts in this process, from cold: CPU seconds, words, a digest of each
-    text's words, and the words themselves where the digest differs from `other`'s."""
-    splitter = OldSplitter("en") if path == "old" else SpacySplitter("en")
+def run_path(path: str, texts: list[str], other: list[str] | None, chunk: int = 200) -> dict:
+    """One path over all texts in this process, from cold: CPU seconds (timed a chunk of texts at a
+    time), words, a digest of each text's words, and the words themselves where the digest differs
+    from `other`'s."""
+    splitter = old_splitter("en") if path == "old" else SpacySplitter("en")
     digests, differing, count, seconds = [], {}, 0, 0.0
-    for i, text in enumerate(texts):
+    for start in range(0, len(texts), chunk):
         began = time.process_time()
-        words = splitter.words(text)
+        words = [splitter.words(text) for text in texts[start:start + chunk]]
         seconds += time.process_time() - began
-        count += len(words)
-        digests.append(hashlib.blake2b("\n".join(words).encode(), digest_size=8).hexdigest())
-        if other and other[i] != digests[-1]:
-            differing[i] = words
+        for i, these in enumerate(words, start):
+            count += len(these)
+            digests.append(hashlib.blake2b("\n".join(these).encode(), digest_size=8).hexdigest())
+            if other and other[i] != digests[-1]:
+                differing[i] = these
     return {"seconds": seconds, "words": count, "digests": digests, "differing": differing}
 
 

@@ -2,8 +2,10 @@
 
 Space-delimited languages use spaCy's rule-based tokenizer (the one datatrove's filters use), made
 fast without changing a single token: spaCy splits text on white space first and tokenizes each
-piece on its own, so each distinct piece is tokenized once and remembered. Words are the
-non-white-space tokens, as datatrove's `word_tokenize`; sentences follow spaCy's Sentencizer rule.
+piece on its own, so each distinct piece is tokenized once and remembered. For English the rules
+run in Python (filters.words), faster than spaCy by far for a new piece, and a piece of letters
+needs no tokenizing at all; per text, no Python code runs per piece. Words are the non-white-space
+tokens, as datatrove's `word_tokenize`; sentences follow spaCy's Sentencizer rule.
 
 Languages written without spaces use a segmenter: jieba for Chinese, SudachiPy for Japanese and
 PyThaiNLP for Thai. Their sentences end at Unicode sentence terminals.
@@ -51,6 +53,9 @@ class SpacySplitter:
         # spaCy's rules in Python (English); None leaves every new piece to spaCy
         self._split = PieceSplitter.for_tokenizer(self._nlp.tokenizer)
         self._tokens: dict[str, str] = {}  # piece -> its tokens joined by spaces
+        # the special cases of letters only that are more than one token ("cannot" -> "can not")
+        self._letters = {} if self._split is None else {
+            piece: " ".join(self._split(piece)) for piece in self._split.letter_specials}
         # pieces whose tokens may depend on their neighbours -> (first, last) token before the matcher
         self._in_context: dict[str, tuple[str, str]] = {}
         # piece -> sentencizer transitions from "no period seen" and from "period seen"
@@ -60,15 +65,12 @@ class SpacySplitter:
         pieces = text.split()
         if self._split is None:
             odd = list(dict.fromkeys(pieces))
-        else:  # English: a piece of letters is one token unless it is a special case ("cannot")
+        else:  # English: a piece of letters is one token, unless a special case (in _letters)
             odd = list(dict.fromkeys(filterfalse(str.isalpha, pieces)))
-            if not self._split.letter_specials.isdisjoint(pieces):
-                odd += self._split.letter_specials.intersection(pieces)
-        if not odd:
-            return pieces
         # Each piece becomes its tokens joined by spaces, and the whole splits again into words:
         # no Python code runs per piece.
-        joined = dict(zip(odd, self._joined_tokens(odd)))
+        joined = self._letters.copy()
+        joined.update(zip(odd, self._joined_tokens(odd)))
         if self._in_context.keys().isdisjoint(odd):
             return " ".join(map(joined.get, pieces, pieces)).split()
         parts = list(map(joined.get, pieces, pieces))
@@ -116,13 +118,19 @@ class SpacySplitter:
         return found
 
     def _tokens_of(self, piece: str) -> list[str]:
-        joined = self._tokens.get(piece) or self._learn([piece])[piece]
+        joined = self._tokens.get(piece)
+        if joined is None:
+            if self._split is not None and piece.isalpha() and piece not in self._split.letter_specials:
+                return [piece]
+            joined = self._learn([piece])[piece]
         return joined.split(" ")
 
     def _learn(self, pieces: list[str]) -> dict[str, str]:
         """Tokenize new pieces, remember and return their joined tokens."""
         if len(self._tokens) + len(pieces) >= _MAX_CACHE:
-            self._tokens, self._in_context = {}, {}  # new ones: another thread may be reading
+            self._tokens = {}  # a new one: another thread may be reading the old
+        if len(self._in_context) >= _MAX_CACHE:  # a few pieces in a thousand: seldom
+            self._in_context = {}
         if self._split is None:
             with self._lock:
                 learnt = self._spacy_tokens(pieces)

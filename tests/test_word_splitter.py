@@ -11,6 +11,7 @@ import itertools
 import json
 import random
 import string
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import spacy
@@ -232,3 +233,18 @@ def test_a_full_cache_starts_again(nlp, real_texts, monkeypatch):
         assert ours.words(text) == spacy_words(nlp, text)
     longest = max(len(set(text.split())) for text in texts)
     assert len(ours._tokens) < 200 + longest
+
+
+def test_threads_share_a_splitter(nlp, real_texts, monkeypatch):
+    """Words stay right while other threads learn pieces and the full cache starts again."""
+    monkeypatch.setattr(tokenizers, "_MAX_CACHE", 300)
+    ours = SpacySplitter("en")
+    texts = real_texts[:40]
+    expected = [spacy_words(nlp, text) for text in texts]
+
+    def work(offset: int) -> bool:
+        order = texts[offset:] + texts[:offset]
+        return all(ours.words(text) == expected[(i + offset) % len(texts)] for i, text in enumerate(order))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(work, range(0, 40, 10)))
