@@ -60,6 +60,9 @@ _AFFIXED = re.compile(
     r"((?!US\$|C\$|A\$)[A-Za-z0-9](?:.*[A-Za-z0-9])?)"
     r"(?<!'[sS])(?<![0-9][A-Za-z])(?<![0-9].[A-Za-z])(?<![0-9]..[A-Za-z])(?<![0-9]...[A-Za-z])"
     r"((?:[,:;!?()\[\]{}<>_#*&'\"`]|(?<=[,:;!?()\[\]{}<>_#*&'\"`a-z0-9])\.|(?<=[A-Z][A-Z])\.)*)")
+# Digits in groups parted by single dots or commas ("3.14", "1,000", "1.2.3.4"): no infix rule splits
+# them, and a URL (an IP address) is one token too.
+_NUMBER = re.compile(r"[0-9]+(?:[.,][0-9]+)*")
 
 
 def rules_digest(tokenizer) -> str:
@@ -200,6 +203,8 @@ class PieceSplitter:
             left, hyphen, right = s.partition("-")
             if hyphen and left.isalpha() and right.isalpha():  # "well-known": the only infix
                 return left, hyphen, right
+            if _NUMBER.fullmatch(s):
+                return (s,)
             if "." in s and _MAYBE_URL.search(s) and self._url(s):
                 return (s,)
             parts = _ASCII_INFIXES.split(s)

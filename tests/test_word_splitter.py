@@ -18,8 +18,8 @@ import spacy
 
 from filters import tokenizers
 from filters.tokenizers import SpacySplitter
-from filters.words import (_AFFIXED, _ASCII_INFIXES, _MAYBE_URL, _ONE_CHAR_PREFIXES, _ONE_CHAR_SUFFIXES,
-                           PieceSplitter)
+from filters.words import (_AFFIXED, _ASCII_INFIXES, _MAYBE_URL, _NUMBER, _ONE_CHAR_PREFIXES,
+                           _ONE_CHAR_SUFFIXES, PieceSplitter)
 from pipelines.sources.wikipedia import wikitext_to_text
 
 ADVERSARIAL = [
@@ -203,6 +203,15 @@ def test_affixed_core_has_no_affix_of_its_own(nlp):
         if match:
             core = match.group(2)
             assert not tokenizer.find_prefix(core) and not tokenizer.find_suffix(core), s
+
+
+def test_numbers_are_one_token(nlp):
+    rng = random.Random(17)
+    for _ in range(5_000):
+        number = rng.choice(string.digits) + "".join(
+            rng.choice([".", ",", ""]) + "".join(rng.choices(string.digits, k=rng.randint(1, 4)))
+            for _ in range(rng.randint(0, 4)))
+        assert _NUMBER.fullmatch(number) and spacy_piece(nlp, number) == (number,), number
 
 
 def test_what_every_ascii_url_has(nlp):
