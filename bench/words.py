@@ -70,21 +70,20 @@ def shared_texts(data: Path, limit: int | None) -> list[str]:
     return texts[:limit] if limit else texts
 
 
-def run_path(path: str, texts: list[str], other: list[str] | None, chunk: int = 200) -> dict:
-    """One path over all texts in this process, from cold: CPU seconds (timed a chunk of texts at a
-    time), words, a digest of each text's words, and the words themselves where the digest differs
-    from `other`'s."""
+def run_path(path: str, texts: list[str], other: list[str] | None) -> dict:
+    """One path over all texts in this process, from cold: CPU seconds, words, a digest of each
+    text's words, and the words themselves where the digest differs from `other`'s. Each text's
+    words are let go before the next, as the filters let them go."""
     splitter = old_splitter("en") if path == "old" else SpacySplitter("en")
     digests, differing, count, seconds = [], {}, 0, 0.0
-    for start in range(0, len(texts), chunk):
+    for i, text in enumerate(texts):
         began = time.process_time()
-        words = [splitter.words(text) for text in texts[start:start + chunk]]
+        words = splitter.words(text)
         seconds += time.process_time() - began
-        for i, these in enumerate(words, start):
-            count += len(these)
-            digests.append(hashlib.blake2b("\n".join(these).encode(), digest_size=8).hexdigest())
-            if other and other[i] != digests[-1]:
-                differing[i] = these
+        count += len(words)
+        digests.append(hashlib.blake2b("\n".join(words).encode(), digest_size=8).hexdigest())
+        if other and other[i] != digests[-1]:
+            differing[i] = words
     return {"seconds": seconds, "words": count, "digests": digests, "differing": differing}
 
 

@@ -71,23 +71,26 @@ class SpacySplitter:
         # no Python code runs per piece.
         joined = self._letters.copy()
         joined.update(zip(odd, self._joined_tokens(odd)))
-        if self._in_context.keys().isdisjoint(odd):
+        runs = [] if self._in_context.keys().isdisjoint(odd) else self._tied_runs(text, pieces, joined)
+        if not runs:
             return " ".join(map(joined.get, pieces, pieces)).split()
         parts = list(map(joined.get, pieces, pieces))
-        self._retokenize_in_context(text, pieces, parts)
+        for start, end, tokens in runs:
+            parts[start:end] = [tokens] + [""] * (end - start - 1)
         return " ".join(parts).split()
 
-    def _retokenize_in_context(self, text: str, pieces: list[str], parts: list[str]) -> None:
-        """spaCy's tokens for each run of pieces that its special-case matcher may tie together
-        (see PieceSplitter.link_pairs), in place of the pieces' own. A run holds a piece whose
-        matcher pass changed its tokens and the neighbours it is tied to: met by a single space,
-        with tokens that meet in a pattern on either side. Nothing outside a run reaches into it."""
+    def _tied_runs(self, text: str, pieces: list[str], joined: dict[str, str]) -> list[tuple[int, int, str]]:
+        """Runs of pieces that spaCy's special-case matcher may tie together (see
+        PieceSplitter.link_pairs), and spaCy's tokens for each: a run holds a piece whose matcher
+        pass changed its tokens and the neighbours it is tied to, met by a single space, with tokens
+        that meet in a pattern on either side. Nothing outside a run reaches into it."""
         pairs, context = self._split.link_pairs, self._in_context
         spans: list[tuple[int, int]] = []  # of the pieces in the text, found when first needed
 
         def tied(a: int, b: int) -> bool:
-            left = context[pieces[a]][1] if pieces[a] in context else parts[a].rpartition(" ")[2]
-            right = context[pieces[b]][0] if pieces[b] in context else parts[b].partition(" ")[0]
+            first, second = pieces[a], pieces[b]
+            left = context[first][1] if first in context else joined.get(first, first).rpartition(" ")[2]
+            right = context[second][0] if second in context else joined.get(second, second).partition(" ")[0]
             if (left, right) not in pairs:
                 return False
             if not spans:
@@ -104,11 +107,10 @@ class SpacySplitter:
             while end < len(pieces) and tied(end - 1, end):
                 end += 1
             if end - start > 1:
-                runs.append((start, end))
-        for start, end in runs:
-            with self._lock, self._nlp.memory_zone():
-                tokens = [t.text for t in self._nlp.tokenizer(text[spans[start][0]:spans[end - 1][1]])]
-            parts[start:end] = [" ".join(tokens)] + [""] * (end - start - 1)
+                with self._lock, self._nlp.memory_zone():
+                    tokens = [t.text for t in self._nlp.tokenizer(text[spans[start][0]:spans[end - 1][1]])]
+                runs.append((start, end, " ".join(tokens)))
+        return runs
 
     def _joined_tokens(self, pieces: list[str]) -> list[str]:
         found = list(map(self._tokens.get, pieces))

@@ -33,8 +33,10 @@ _LOWER_OR_DIGIT = frozenset(string.ascii_lowercase + string.digits)
 _ALNUM = frozenset(string.ascii_letters + string.digits)
 # ASCII characters that are a prefix at the start, or a suffix at the end, whatever is next to them:
 # no longer or conditional rule starts (ends) with them.
-_ONE_CHAR_PREFIXES = frozenset("%=,:;!?()[]{}<>_#*&'\"`$")
-_ONE_CHAR_SUFFIXES = frozenset(",:;!?()[]{}<>_#*&'\"`")
+_PREFIX_CHARS = "%=,:;!?()[]{}<>_#*&'\"`$"
+_SUFFIX_CHARS = ",:;!?()[]{}<>_#*&'\"`"
+_ONE_CHAR_PREFIXES = frozenset(_PREFIX_CHARS)
+_ONE_CHAR_SUFFIXES = frozenset(_SUFFIX_CHARS)
 _SUFFIX_WINDOW = 8  # longest suffix rule but a run of dots: 5 characters, after a 2-character look-behind
 # The English infix rules as they apply to ASCII text (the others need a character beyond ASCII),
 # in the same order: a run of dots; + - * ^ between digits; a dot between a lower-case letter and an
@@ -56,10 +58,10 @@ _MAYBE_URL = re.compile(r"\.[a-z][a-z]|\..*\..*\.")
 # core has no affix of its own: it starts with no currency (US$ C$ A$) and ends in no 's and in no
 # letter up to four places after a digit (a unit, as in 5km).
 _AFFIXED = re.compile(
-    r"([%=,:;!?()\[\]{}<>_#*&'\"`$]*)"
+    rf"([{re.escape(_PREFIX_CHARS)}]*)"
     r"((?!US\$|C\$|A\$)[A-Za-z0-9](?:.*[A-Za-z0-9])?)"
     r"(?<!'[sS])(?<![0-9][A-Za-z])(?<![0-9].[A-Za-z])(?<![0-9]..[A-Za-z])(?<![0-9]...[A-Za-z])"
-    r"((?:[,:;!?()\[\]{}<>_#*&'\"`]|(?<=[,:;!?()\[\]{}<>_#*&'\"`a-z0-9])\.|(?<=[A-Z][A-Z])\.)*)")
+    rf"((?:[{re.escape(_SUFFIX_CHARS)}]|(?<=[{re.escape(_SUFFIX_CHARS)}a-z0-9])\.|(?<=[A-Z][A-Z])\.)*)")
 # Digits in groups parted by single dots or commas ("3.14", "1,000", "1.2.3.4"): no infix rule splits
 # them, and a URL (an IP address) is one token too.
 _NUMBER = re.compile(r"[0-9]+(?:[.,][0-9]+)*")
@@ -142,13 +144,24 @@ class PieceSplitter:
         An ASCII piece of one-character prefixes, a core and one-character suffixes (_AFFIXED)
         whose core is no special case's is peeled by spaCy a character at a time, meeting no
         special case, before the core is attached; any other piece goes through spaCy's steps."""
-        match = _AFFIXED.fullmatch(piece) if piece.isascii() else None
+        if not piece.isascii():
+            return self._peeled(piece)
+        rest = piece.lstrip(_PREFIX_CHARS)
+        core = rest.rstrip(_SUFFIX_CHARS)
+        if core.isalnum() and core not in self._special_cores and (  # "(word)", "x86": as _AFFIXED
+                core[-1] in _DIGITS or _DIGITS.isdisjoint(core[-5:-1])):
+            return [*piece[:len(piece) - len(rest)], core, *rest[len(core):]]
+        match = _AFFIXED.fullmatch(piece)
         if match is not None:
             prefixes, core, suffixes = match.groups()
             if core not in self._special_cores:
                 if _INFIX_ASCII.isdisjoint(core):  # no infix, and no URL: every URL pattern has a dot
                     return [*prefixes, core, *suffixes]
                 return [*prefixes, *self._attach(core), *suffixes]
+        return self._peeled(piece)
+
+    def _peeled(self, piece: str) -> list[str]:
+        """spaCy's steps one by one: affixes, then what they leave."""
         prefixes, core, suffixes = self._split_affixes(piece)
         if core:
             prefixes += self._attach(core)
