@@ -5,16 +5,18 @@
 
 Old: spaCy's tokenizer for every white-space-delimited piece not seen before, its tokens remembered
 per piece (filters.tokenizers.SpacySplitter as it was before the rules ran in Python, read from the
-repository's history at OLD_COMMIT). New: filters.tokenizers.SpacySplitter. Each path reads the same documents in the
-same order from cold, in a process of its own (in one process, each path's memory would crowd the
-other's out of the CPU caches), old and new alternating for --rounds rounds; times are the CPU
-seconds spent splitting (the median over rounds). The corpus is the peers'
-(../shared/peers/make_corpus.py) when present, else prose from the shared data (Wikipedia pages and
-Gutenberg passages).
+repository's history at OLD_COMMIT). New: filters.tokenizers.SpacySplitter. Each path reads the
+same documents in the same order from cold, in a process of its own (in one process, each path's
+memory would crowd the other's out of the CPU caches), old and new alternating for --rounds
+rounds, and lets each document's words go before the next as the filters do; times are the CPU
+seconds of the splitting (the median over rounds). A further, untimed run of each compares their
+words. The corpus is the peers' (../shared/peers/make_corpus.py) when present, else prose from the
+shared data (Wikipedia pages and Gutenberg passages).
 
 Prints words per second for each, the ratio, and the agreement: documents and tokens on which the
 two give the same words. Each document on which they differ is tokenized whole by spaCy, the
-reference, to tell which side is right.
+reference, to tell which side is right; and the new path's words are compared with spaCy's on every
+document.
 """
 
 import argparse
@@ -70,27 +72,40 @@ def shared_texts(data: Path, limit: int | None) -> list[str]:
     return texts[:limit] if limit else texts
 
 
-def run_path(path: str, texts: list[str], other: list[str] | None) -> dict:
-    """One path over all texts in this process, from cold: CPU seconds, words, a digest of each
-    text's words, and the words themselves where the digest differs from `other`'s. Each text's
-    words are let go before the next, as the filters let them go."""
+def timed_run(path: str, texts: list[str]) -> dict:
+    """One path over all texts in this process, from cold, each text's words let go before the
+    next as the filters let them go: CPU seconds and words."""
     splitter = old_splitter("en") if path == "old" else SpacySplitter("en")
-    digests, differing, count, seconds = [], {}, 0, 0.0
+    words, began = 0, time.process_time()
+    for text in texts:
+        words += len(splitter.words(text))
+    return {"seconds": time.process_time() - began, "words": words}
+
+
+def checked_run(path: str, texts: list[str], other: list[str] | None) -> dict:
+    """One path over all texts, from cold, untimed: a digest of each text's words, the words
+    themselves where the digest differs from `other`'s, and for the new path, the texts on which
+    its words differ from spaCy's tokens of the whole text (the reference)."""
+    import spacy
+
+    splitter = old_splitter("en") if path == "old" else SpacySplitter("en")
+    nlp = spacy.blank("en") if path == "new" else None
+    digests, differing, not_spacy = [], {}, []
     for i, text in enumerate(texts):
-        began = time.process_time()
         words = splitter.words(text)
-        seconds += time.process_time() - began
-        count += len(words)
         digests.append(hashlib.blake2b("\n".join(words).encode(), digest_size=8).hexdigest())
         if other and other[i] != digests[-1]:
             differing[i] = words
-    return {"seconds": seconds, "words": count, "digests": digests, "differing": differing}
+        if nlp and words != [t.text for t in nlp(text) if not t.is_space]:
+            not_spacy.append(i)
+    return {"digests": digests, "differing": differing, "not_spacy": not_spacy}
 
 
-def child(path: str, args, other: list[str] | None = None) -> dict:
-    """run_path in a fresh process, so that neither path's memory (its cache, spaCy's vocabulary)
+def child(args, path: str, part: str, other: list[str] | None = None) -> dict:
+    """A run in a fresh process, so that neither path's memory (its cache, spaCy's vocabulary)
     sits in the other's CPU caches and heap."""
-    command = [sys.executable, __file__, "--path", path, "--corpus", args.corpus, "--data-dir", args.data_dir]
+    command = [sys.executable, __file__, "--path", path, "--part", part, "--corpus", args.corpus,
+               "--data-dir", args.data_dir]
     if args.limit:
         command += ["--limit", str(args.limit)]
     done = subprocess.run(command, input=json.dumps(other), capture_output=True, text=True, check=True)
@@ -120,13 +135,17 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--limit", type=int, help="the first N documents only")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each path, alternating")
-    parser.add_argument("--path", choices=("old", "new"), help=argparse.SUPPRESS)  # a child's part
+    parser.add_argument("--path", choices=("old", "new"), help=argparse.SUPPRESS)  # a child's path
+    parser.add_argument("--part", choices=("timed", "checked"), help=argparse.SUPPRESS)
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     found = Path(args.corpus).exists()
     texts = peers_texts(Path(args.corpus), args.limit) if found else shared_texts(Path(args.data_dir), args.limit)
-    if args.path:
-        print(json.dumps(run_path(args.path, texts, json.loads(sys.stdin.read() or "null"))))
+    if args.part == "timed":
+        print(json.dumps(timed_run(args.path, texts)))
+        return 0
+    if args.part == "checked":
+        print(json.dumps(checked_run(args.path, texts, json.loads(sys.stdin.read() or "null"))))
         return 0
     label = f"peers' corpus ({args.corpus})" if found else f"shared-data prose ({args.data_dir})"
     if not found:
@@ -135,8 +154,8 @@ def main(argv=None) -> int:
 
     runs = {"old": [], "new": []}
     for _ in range(args.rounds):
-        runs["new"].append(child("new", args))
-        runs["old"].append(child("old", args, runs["new"][0]["digests"]))
+        for path in runs:
+            runs[path].append(child(args, path, "timed"))
     seconds = {path: statistics.median(run["seconds"] for run in runs[path]) for path in runs}
     count = runs["new"][0]["words"]
     print(f"{'path':6} {'CPU s':>8} {'docs/s':>9} {'words/s':>11}   (median of {args.rounds})")
@@ -145,7 +164,9 @@ def main(argv=None) -> int:
     ratio = seconds["old"] / seconds["new"]
     print(f"new is {ratio:.2f}x as fast as old")
 
-    differing = differences(texts, runs["old"][0]["differing"])
+    checked_new = child(args, "new", "checked")
+    checked = child(args, "old", "checked", checked_new["digests"])
+    differing = differences(texts, checked["differing"])
     tokens = runs["old"][0]["words"]
     same_tokens = tokens - sum(row["old_tokens"] - row["same_tokens"] for row in differing)
     print(f"agreement: {len(texts) - len(differing)}/{len(texts)} documents "
@@ -154,10 +175,14 @@ def main(argv=None) -> int:
         right = "new" if row["new_is_spacy"] else "old" if row["old_is_spacy"] else "neither"
         print(f"  doc {row['doc']}: equal to spaCy on the whole text: {right}; first difference "
               f"{row['first_difference']}")
+    not_spacy = checked_new["not_spacy"]
+    print(f"new against spaCy on each whole text: {len(texts) - len(not_spacy)}/{len(texts)} documents "
+          f"the same{'' if not not_spacy else f' (differing: {not_spacy[:20]})'}")
     if args.json:
         Path(args.json).write_text(json.dumps({"corpus": label, "documents": len(texts), "seconds": seconds,
                                                "runs": {p: [r["seconds"] for r in runs[p]] for p in runs},
-                                               "ratio": ratio, "words": count, "differing": differing}, indent=2))
+                                               "ratio": ratio, "words": count, "differing": differing,
+                                               "new_not_spacy": not_spacy}, indent=2))
     return 0
 
 
