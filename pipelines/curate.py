@@ -42,6 +42,7 @@ from filters.pii import PiiRedactor
 from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, RedactPii, apply_stage
 from pipelines.transforms.write import WriteShards, by_id, no_partition
 from schemas import DOCUMENT_SCHEMA, INDEX_SCHEMA, QUARANTINE_SCHEMA, REJECT_SCHEMA, SCHEMA_VERSION
+from schemas.dataset_card import curation_card
 from schemas.errors import IncompleteRun, OneLineParser, UsageError, cli_main
 from schemas.run_manifest import ALL_KINDS, verify_run
 
@@ -427,6 +428,7 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
         }
         if config.dedup == "minhash" and config.dedup_index:
             manifest["dedup_index"] = {"dir": config.dedup_index, "added": publish_index(config, files)}
+        manifest["card"] = outputs.write_card(config.output, curation_card(files))  # README.md: configs for datasets
         outputs.write_json(config.output, "manifest.json", manifest)
     return RunResult(config=config, stats=stats, manifest=manifest, problems=problems)
 

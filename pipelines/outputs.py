@@ -7,8 +7,21 @@ object store (gs://) creates an object only when its upload closes, so it is wri
 manifest.json is written last; every reader checks a run against it (schemas.run_manifest.verify_run).
 
 --overwrite deletes only an earlier run's own files: those its manifest lists (with the manifest,
-stats.json and the report's files), or, for a run killed before its manifest, the exact names the
-pipeline writes. It refuses, deleting nothing, when the output holds any other file.
+stats.json, the dataset card README.md and the report's files), or, for a run killed before its
+manifest, the exact names the pipeline writes. It refuses, deleting nothing, when the output holds any
+other file.
+
+Partitions: a shard's partition is named `lang=en` or `stage=quality` (the manifest's `partition`, the
+keys of the partition sizes), but its folder is the bare value, `documents/en/`, `rejects/quality/`
+(`partition_folder`), and the value is a plain string column of every row (`lang`, `stage`). A
+`key=value` folder is a Hive partition to pyarrow, pandas, duckdb and polars, which then add a `lang`
+column of their own, typed as each of them chooses, beside the file's: pandas and
+pyarrow.parquet.read_table (dictionary<string, int32>) refused to merge it with the file's string
+column, and pyarrow.dataset.dataset(partitioning="hive") (string) refused a dictionary one; with the
+column left out of the file, pyarrow.dataset.dataset(folder), polars on a glob and Hugging Face
+`datasets` gave rows without a language. With bare folder names every reader reads the column from
+the file, with no options (tests/test_readers.py). Runs written before (`documents/lang=en/`) are
+still recognised as a run's own by --overwrite.
 """
 
 import hashlib
@@ -23,11 +36,26 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import SCHEMAS, check_schema
+from schemas.dataset_card import CARD
 from schemas.errors import UsageError
 from schemas.run_manifest import sha256_stream
 
 KINDS = {"documents": "documents/*/part-*.parquet", "rejects": "rejects/*/part-*.parquet",
          "quarantine": "quarantine/part-*.parquet", "dedup_index": "index/part-*.parquet"}
+# The column each partitioned kind is partitioned by; its folders are named by the bare value.
+PARTITION_KEYS = {"documents": "lang", "rejects": "stage"}
+
+
+def partition_folder(partition: str | None) -> str | None:
+    """The folder of a partition: `lang=en` -> `en` (see the module's docstring: no `key=value` folder)."""
+    return partition.partition("=")[2] if partition else partition
+
+
+def partition_name(kind: str, folder: str) -> str:
+    """The partition a shard folder holds: `en` of documents -> `lang=en`; a run's from before
+    (`lang=en`) as it is."""
+    return folder if "=" in folder or kind not in PARTITION_KEYS else f"{PARTITION_KEYS[kind]}={folder}"
+
 
 _PART = r"part-\d{5,}-of-\d{5,}\.parquet"
 _TMP = r"\.tmp-[0-9a-f]{32}"
@@ -60,7 +88,7 @@ class Layout:
             return True
         folder, _, name = relative.rpartition("/")
         if folder == "":
-            return re.fullmatch(rf"\.(?:stats|manifest)\.json{_TMP}", name) is not None
+            return re.fullmatch(rf"\.(?:stats\.json|manifest\.json|README\.md){_TMP}", name) is not None
         return re.fullmatch(self.shard_folders, folder) is not None and re.fullmatch(rf"\.{_PART}{_TMP}", name) is not None
 
     def owned(self, relative: str) -> bool:
@@ -76,14 +104,16 @@ def _token_files(manifest: dict) -> list[str]:
     return [f["path"] for split in manifest["splits"].values() for f in split["files"]]
 
 
+# Partition folders: the bare value (`en`, `quality`), or `lang=en`, `stage=quality` of runs written before.
 CURATION = Layout(
-    "curation run", shard_folders=r"documents/lang=[\w-]+|rejects/stage=\w+|quarantine|index",
-    # pipelines.report writes report.html, summary.json and these plots (pipelines/report/plots.py)
-    others=r"manifest\.json|stats\.json|report\.html|summary\.json"
+    "curation run", shard_folders=r"documents/(?:lang=)?[\w-]+|rejects/(?:stage=)?\w+|quarantine|index",
+    # schemas.dataset_card writes README.md; pipelines.report writes report.html, summary.json and these
+    # plots (pipelines/report/plots.py)
+    others=r"manifest\.json|stats\.json|README\.md|report\.html|summary\.json"
            r"|report/(?:funnel|languages|dedup_clusters|train_loss|train_lr_speed|signal_\w+)\.png",
-    folders=r"documents(?:/lang=[\w-]+)?|rejects(?:/stage=\w+)?|quarantine|index|report|" + _WORK_FOLDERS,
+    folders=r"documents(?:/(?:lang=)?[\w-]+)?|rejects(?:/(?:stage=)?\w+)?|quarantine|index|report|" + _WORK_FOLDERS,
     listed=_curation_files)
-TOKENS = Layout("token-shard run", shard_folders=r"train|heldout", others=r"manifest\.json",
+TOKENS = Layout("token-shard run", shard_folders=r"train|heldout", others=r"manifest\.json|README\.md",
                 folders=r"train|heldout", listed=_token_files)
 
 
@@ -276,7 +306,8 @@ def list_outputs(output: str, kinds: dict = KINDS, schemas: dict = SCHEMAS, more
                 check_schema(parquet.schema_arrow, schemas[kind], relative)
                 rows = parquet.metadata.num_rows
                 extra = more(parquet) if more else {}
-            files.append({"path": relative, "kind": kind, "partition": parts[1] if len(parts) == 3 else None,
+            files.append({"path": relative, "kind": kind,
+                          "partition": partition_name(kind, parts[1]) if len(parts) == 3 else None,
                           "rows": rows, "bytes": meta.size_in_bytes, "sha256": sha256_of(meta.path), **extra})
     return sorted(files, key=lambda f: f["path"])
 
@@ -286,6 +317,14 @@ def write_json(output: str, name: str, data: dict) -> str:
     path = FileSystems.join(output, name)
     write_whole(path, lambda fh: fh.write((json.dumps(data, indent=2, sort_keys=False, default=str) + "\n").encode()))
     return path
+
+
+def write_card(output: str, text: str) -> dict:
+    """Write the dataset card (schemas.dataset_card) as `output/README.md`, whole; returns its manifest
+    entry: {"path", "bytes", "sha256"}."""
+    data = text.encode("utf-8")
+    write_whole(FileSystems.join(output, CARD), lambda fh: fh.write(data))
+    return {"path": CARD, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def write_whole(path: str, write) -> None:

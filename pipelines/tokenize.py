@@ -3,8 +3,9 @@
     python -m pipelines.tokenize --input RUN_DIR --tokenizer tokenizer.json --output DIR [beam options]
 
 Reads the run's kept documents, tokenises them (pipelines.transforms.tokenize), and writes
-`DIR/train/` and `DIR/heldout/` zstd Parquet shards (schemas.tokens), sorted by id, then
-`DIR/manifest.json` last: the tokenizer's fingerprint, the curation run's fingerprint, and every
+`DIR/train/` and `DIR/heldout/` zstd Parquet shards (schemas.tokens), sorted by id, the dataset card
+`DIR/README.md` (schemas.dataset_card: `datasets.load_dataset(DIR)` gives the splits train and
+validation, the held-out one), then `DIR/manifest.json` last: the tokenizer's fingerprint, the curation run's fingerprint, and every
 file with its rows, tokens and sha256. The run fails, with no manifest, unless every kept document of
 the curation run is in exactly one split, the training split is not empty, and the held-out split is
 not empty when a held-out share was asked for.
@@ -25,6 +26,7 @@ from pipelines.config import absolute
 from pipelines.transforms.metrics import query_counters
 from pipelines.transforms.tokenize import SPLITS, Tokenize
 from pipelines.transforms.write import WriteShards, by_id, no_partition
+from schemas.dataset_card import token_card
 from schemas.errors import OneLineParser, cli_main
 from schemas.run_manifest import filesystem, verify_run
 from schemas.tokens import FORMAT, token_schema
@@ -146,6 +148,7 @@ def run(argv: list[str] | None = None) -> dict:
         "tokenizer": {"path": args.tokenizer, **info},
         "heldout_fraction": args.heldout_fraction,
         "splits": splits,
+        "card": outputs.write_card(args.output, token_card(splits)),  # README.md: train and validation for datasets
     }
     outputs.write_json(args.output, "manifest.json", manifest)
     for split in SPLITS:

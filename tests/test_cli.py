@@ -84,7 +84,7 @@ def test_shard_numbers_are_contiguous(tmp_path, data_dir):
     # One byte per shard asks for far more shards than rows; unused numbers are closed up.
     assert main(["--input", str(data_dir / "ccnet_jsonl_dolma" / "*.jsonl.gz"), "--output", str(out),
                  "--shard-bytes", "1", "--filters", "none"]) == 0
-    names = sorted(p.name for p in (out / "documents" / "lang=en").glob("*.parquet"))
+    names = sorted(p.name for p in (out / "documents" / "en").glob("*.parquet"))
     assert names == [f"part-{i:05d}-of-{len(names):05d}.parquet" for i in range(len(names))]
     manifest = json.loads((out / "manifest.json").read_text())
     lines = sum(len(gzip.open(p).read().splitlines()) for p in (data_dir / "ccnet_jsonl_dolma").glob("*.jsonl.gz"))

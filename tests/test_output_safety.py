@@ -76,17 +76,17 @@ def test_overwrite_keeps_files_it_did_not_write(run_dir, tmp_path, data_dir, cap
     # A stale shard beside the run's is refused too: the new run must not mix with it.
     for name in ("documents/MY_NOTES.txt", "rejects/precious.csv"):
         (out / name).unlink()
-    (out / "documents" / "lang=xx").mkdir()
-    pq.write_table(pq.read_table(next(out.glob("documents/lang=en/*.parquet"))),
-                   out / "documents" / "lang=xx" / "keep.parquet")
-    refused(capsys, curate_main(cli_args(data_dir, out) + ["--overwrite"]), "documents/lang=xx/keep.parquet")
-    assert (out / "documents" / "lang=xx" / "keep.parquet").exists() and (out / "manifest.json").exists()
+    (out / "documents" / "xx").mkdir()
+    pq.write_table(pq.read_table(next(out.glob("documents/en/*.parquet"))),
+                   out / "documents" / "xx" / "keep.parquet")
+    refused(capsys, curate_main(cli_args(data_dir, out) + ["--overwrite"]), "documents/xx/keep.parquet")
+    assert (out / "documents" / "xx" / "keep.parquet").exists() and (out / "manifest.json").exists()
     # So is a run-shaped name the earlier run's manifest does not list.
-    shutil.move(out / "documents" / "lang=xx" / "keep.parquet", out / "documents" / "lang=xx" / "part-00000-of-00001.parquet")
+    shutil.move(out / "documents" / "xx" / "keep.parquet", out / "documents" / "xx" / "part-00000-of-00001.parquet")
     refused(capsys, curate_main(cli_args(data_dir, out) + ["--overwrite"]), "does not list",
-            "documents/lang=xx/part-00000-of-00001.parquet")
+            "documents/xx/part-00000-of-00001.parquet")
     # Without them, the run is replaced: the same shards, and no folder of the old run is left over.
-    shutil.rmtree(out / "documents" / "lang=xx")
+    shutil.rmtree(out / "documents" / "xx")
     (out / "report").mkdir()
     (out / "report" / "funnel.png").write_bytes(b"png")  # pipelines.report's files go with the run
     (out / "report.html").write_text("<html>")
@@ -133,19 +133,19 @@ def test_tokenize_output_is_checked_the_same_way(run_dir, tokenizer_json, tmp_pa
 
 def test_shards_are_renamed_whole_with_the_same_bytes(tmp_path, monkeypatch):
     table = pa.table({"id": [f"{i:04d}" for i in range(5000)], "text": [f"word {i} " * (i % 7) for i in range(5000)]})
-    path = str(tmp_path / "documents" / "lang=en" / "part-00000-of-00001.parquet")
+    path = str(tmp_path / "documents" / "en" / "part-00000-of-00001.parquet")
     seen = []
     real = pq.write_table
 
     def watched(table, fh, **kw):  # what a reader sees while the shard is being written
-        seen.extend(sorted(os.listdir(tmp_path / "documents" / "lang=en")))
+        seen.extend(sorted(os.listdir(tmp_path / "documents" / "en")))
         real(table, fh, **kw)
 
     monkeypatch.setattr(write.pq, "write_table", watched)
     size = write.write_parquet(path, table)
     assert not any(name.startswith("part-") for name in seen) and len(seen) == 1
-    assert outputs.CURATION.temporary(f"documents/lang=en/{seen[0]}") and seen[0].endswith(seen[0][-32:])
-    assert os.listdir(tmp_path / "documents" / "lang=en") == ["part-00000-of-00001.parquet"]
+    assert outputs.CURATION.temporary(f"documents/en/{seen[0]}") and seen[0].endswith(seen[0][-32:])
+    assert os.listdir(tmp_path / "documents" / "en") == ["part-00000-of-00001.parquet"]
     # The bytes are pq.write_table's with the same settings, as before: only the procedure changed.
     buffer = io.BytesIO()
     real(table, buffer, compression="zstd", compression_level=write.ZSTD_LEVEL, row_group_size=write.ROW_GROUP_ROWS)
@@ -157,8 +157,8 @@ def test_shards_are_renamed_whole_with_the_same_bytes(tmp_path, monkeypatch):
 
     monkeypatch.setattr(write.pq, "write_table", killed)
     with pytest.raises(KeyboardInterrupt):
-        write.write_parquet(str(tmp_path / "documents" / "lang=en" / "part-00000-of-00002.parquet"), table)
-    assert os.listdir(tmp_path / "documents" / "lang=en") == ["part-00000-of-00001.parquet"]
+        write.write_parquet(str(tmp_path / "documents" / "en" / "part-00000-of-00002.parquet"), table)
+    assert os.listdir(tmp_path / "documents" / "en") == ["part-00000-of-00001.parquet"]
 
 
 def test_a_run_leaves_no_temporary_files(run_dir):
@@ -170,7 +170,7 @@ def kill(run_dir, tmp_path, damage: str):
     and working files;
     or finished but with one shard torn (truncated) or changed in place."""
     out = copy_of(run_dir, tmp_path, damage)
-    shards = sorted(out.glob("documents/lang=en/part-*.parquet"))
+    shards = sorted(out.glob("documents/en/part-*.parquet"))
     if damage == "killed":
         (out / "manifest.json").unlink()
         for shard in shards[2:]:

@@ -150,7 +150,7 @@ def counting_hashes(monkeypatch) -> list[str]:
 
     def counted(*args):
         path = next(a for a in args if isinstance(a, str))
-        hashed.append(path.rsplit("/", 2)[-2])  # the partition folder: lang=en, stage=quality
+        hashed.append(path.rsplit("/", 2)[-2])  # the partition folder: en, quality
         return real(*args)
 
     monkeypatch.setattr(run_manifest, "sha256_file", counted)
@@ -162,14 +162,14 @@ def test_verify_run_hashes_only_the_kinds_asked_for(run_dir, tmp_path, monkeypat
     documents = [f for f in json.loads((run / "manifest.json").read_text())["files"] if f["kind"] == "documents"]
     hashed = counting_hashes(monkeypatch)
     verify_run(str(run))  # by default the documents, what the tokenizer, tokenize and the trainer read
-    assert len(hashed) == len(documents) and set(hashed) == {"lang=en"}
+    assert len(hashed) == len(documents) and set(hashed) == {"en"}
     hashed.clear()
     verify_run(str(run), hash_kinds=())
     assert hashed == []
     flip_a_byte(next(run.glob("rejects/*/part-*.parquet")))
     verify_run(str(run))  # rejects are not read by these readers: present, at their size
     for kinds in (("rejects",), run_manifest.ALL_KINDS):
-        with pytest.raises(IncompleteRun, match="rejects/stage=.* does not match its sha256"):
+        with pytest.raises(IncompleteRun, match="rejects/.*/part-.* does not match its sha256"):
             verify_run(str(run), hash_kinds=kinds)
     next(run.glob("rejects/*/part-*.parquet")).write_bytes(b"torn")  # sizes are always checked
     with pytest.raises(IncompleteRun, match="is 4 bytes"):
@@ -190,7 +190,7 @@ def test_the_report_hashes_what_it_reads_and_compare_only_sizes(run_dir, tmp_pat
 def test_the_tokenizer_hashes_only_the_documents(run_dir, tmp_path, monkeypatch):
     hashed = counting_hashes(monkeypatch)
     assert tokenizer_main(["--input", str(run_dir), "--output", str(tmp_path / "t.json"), "--vocab-size", "300"]) == 0
-    assert hashed and set(hashed) == {"lang=en"}
+    assert hashed and set(hashed) == {"en"}
 
 
 RANKS = textwrap.dedent("""
@@ -288,9 +288,9 @@ def test_the_quality_classifier_reads_only_a_finished_run(run_dir, tmp_path, dat
 
 def test_overwrite_does_not_fall_back_to_names_when_the_manifest_cannot_be_read(run_dir, tmp_path, monkeypatch):
     out = shutil.copytree(run_dir, tmp_path / "run")
-    stale = out / "documents" / "lang=xx" / "part-00000-of-00001.parquet"  # a run's name, not in its manifest
+    stale = out / "documents" / "xx" / "part-00000-of-00001.parquet"  # a run's name, not in its manifest
     stale.parent.mkdir()
-    shutil.copy(next(out.glob("documents/lang=en/*.parquet")), stale)
+    shutil.copy(next(out.glob("documents/en/*.parquet")), stale)
     before = snapshot(out)
     real = outputs.FileSystems.open
 

@@ -91,8 +91,8 @@ def test_a_shard_merged_in_rounds_is_the_same_file(tmp_path, monkeypatch, fanin)
         [info] = MergeShards(str(out), {"documents": DOCUMENT_SCHEMA}).process(
             (("documents", "lang=en", 0, 1), paths))
         assert info["rows"] == 10_000
-        outputs.append((out / "documents" / "lang=en" / "part-00000-of-00001.parquet").read_bytes())
+        outputs.append((out / "documents" / "en" / "part-00000-of-00001.parquet").read_bytes())
     assert outputs[0] == outputs[1]
     import pyarrow.parquet as pq
-    table = pq.read_table(tmp_path / "once" / "documents" / "lang=en" / "part-00000-of-00001.parquet")
+    table = pq.read_table(tmp_path / "once" / "documents" / "en" / "part-00000-of-00001.parquet")
     assert table.column("id").to_pylist() == sorted(ids)

@@ -7,7 +7,9 @@
    sort key, over a shard count from the partition's size known beforehand); the rows of one shard
    are sorted and written to a piece file. Memory: one spill file's rows.
 2. `MergeShards`, per output shard: a k-way merge of its pieces (each already sorted) into the
-   Parquet shard, row group by row group. Memory: one row group and a read buffer per piece; a shard
+   Parquet shard, row group by row group, in the partition's folder (`documents/en/`: named by the
+   bare value, with the value a column of every row, so that every reader reads it the same way;
+   pipelines.outputs). Memory: one row group and a read buffer per piece; a shard
    of more than MERGE_FANIN pieces is merged in rounds.
 The shard bytes depend only on the rows and their sort keys, so they are the same under any runner
 and bundling.
@@ -25,7 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from dedup.components import node_key
 from dedup.decide import decide, kept_alone
-from pipelines.outputs import write_whole
+from pipelines.outputs import partition_folder, write_whole
 from pipelines.sources.records import Rejected
 from pipelines.transforms.metrics import CountingDoFn
 from pipelines.transforms.spill import RowWriter, SpillFile, quality_score, read_rows, work_path
@@ -37,6 +39,7 @@ MERGE_FANIN = 128  # pieces merged at once: each open piece holds a zstd window 
 
 
 def partition_of(kind: str, row: dict) -> str | None:
+    """The row's partition, `lang=en` or `stage=quality` (its folder is the bare value: outputs.partition_folder)."""
     if kind == "documents":
         return f"lang={row['lang']}"
     if kind == "rejects":
@@ -170,7 +173,7 @@ class MergeShards(beam.DoFn):
                 writer.write(kr)
             writer.close()
             paths.append(merged)
-        path = shard_path(self.output, kind, partition, shard, count)
+        path = shard_path(self.output, kind, partition_folder(partition), shard, count)
         schema = self.schemas[kind]
         written = {"rows": 0}
 
