@@ -1,18 +1,20 @@
 """Filter presets: YAML files in configs/filters/ naming filters and their thresholds.
 
 Thresholds live in the presets, never in the pipeline code; `--filters NAME` picks
-configs/filters/NAME.yaml, and a path to any YAML file of the same shape works too. String values
-may use `${NAME}` and `${NAME:-default}` from the environment; `${DATA_DIR}` defaults to
-../shared/data.
+configs/filters/NAME.yaml (package data, found wherever the package is installed), and a path to any
+YAML file of the same shape works too. String values may use `${NAME}` and `${NAME:-default}` from the
+environment; `${DATA_DIR}` defaults to ../shared/data.
 """
 
 import inspect
 import os
 import re
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import yaml
 
+import configs
 from filters.badwords import BadWords
 from filters.base import FilterChain
 from filters.c4 import C4Quality
@@ -58,7 +60,6 @@ def _expand(value):
     if isinstance(value, list):
         return [_expand(v) for v in value]
     return value
-PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "filters"
 DEFAULT_PRESET = "fineweb"
 
 
@@ -67,15 +68,19 @@ class UnknownPreset(UsageError):
 
 
 def available_presets() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    """The packaged presets (configs/filters/, package data found with importlib.resources)."""
+    return configs.names("filters")
 
 
-def preset_path(name_or_path: str) -> Path:
-    if os.path.sep in name_or_path or name_or_path.endswith((".yaml", ".yml")):
+def preset_path(name_or_path: str) -> Path | Traversable:
+    """A preset's file: a path as given (a folder in it or a .yaml/.yml suffix), else a packaged preset."""
+    if os.path.sep in name_or_path or not configs.is_name(name_or_path):
         path = Path(name_or_path)
+        found = path.is_file()
     else:
-        path = PRESET_DIR / f"{name_or_path}.yaml"
-    if not path.exists():
+        path = configs.find("filters", name_or_path)
+        found = path is not None
+    if not found:
         raise UnknownPreset(f"no filter preset {name_or_path!r}; presets: {available_presets()}")
     return path
 

@@ -20,9 +20,11 @@ import re
 import types
 import typing
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 import yaml
 
+import configs
 from pipelines.sources import READERS, glob_base
 from filters.presets import DEFAULT_PRESET, expand_vars
 from pipelines.sources.html import EXTRACTORS
@@ -119,11 +121,22 @@ def sources_from_inputs(inputs: list[str]) -> list[SourceSpec]:
     return out
 
 
+def recipe_file(path: str):
+    """`--config PATH`, or a packaged recipe's name (`demo` is configs/recipes/demo.yaml, found wherever
+    the package is installed); a file of that name in the working directory comes first."""
+    if os.path.isfile(path):
+        return Path(path)
+    packaged = configs.find("recipes", path) if configs.is_name(path) else None
+    if packaged is not None:
+        return packaged
+    known = f"; packaged recipes: {configs.names('recipes')}" if configs.is_name(path) else ""
+    raise ConfigError(f"recipe {path} " + ("is not a file" if os.path.exists(path) else "does not exist") + known)
+
+
 def load_recipe(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise ConfigError(f"recipe {path} " + ("is not a file" if os.path.exists(path) else "does not exist"))
+    source = recipe_file(path)
     try:
-        with open(path, encoding="utf-8") as fh:
+        with source.open(encoding="utf-8") as fh:
             recipe = yaml.safe_load(fh) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"recipe {path}: not valid YAML: {_yaml_problem(exc)}") from None

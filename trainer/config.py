@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+import configs
 from schemas.errors import UsageError
 
 OBJECTIVES = ("clm", "mlm")
@@ -117,11 +118,21 @@ def _apply(config: RunConfig, dotted: str, value) -> None:
     setattr(target, key, _coerce(value, getattr(target, key), dotted))
 
 
+def config_file(path: str):
+    """`--config PATH`, or a packaged config's name (`tiny` is configs/train/tiny.yaml, found wherever the
+    package is installed); a file of that name in the working directory comes first."""
+    if Path(path).is_file():
+        return Path(path)
+    packaged = configs.find("train", path) if configs.is_name(path) else None
+    if packaged is not None:
+        return packaged
+    known = f"; packaged configs: {configs.names('train')}" if configs.is_name(path) else ""
+    raise ConfigError(f"--config {path} " + ("is not a file" if Path(path).exists() else "does not exist") + known)
+
+
 def _read_yaml(path: str):
-    if not Path(path).is_file():
-        raise ConfigError(f"--config {path} " + ("is not a file" if Path(path).exists() else "does not exist"))
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = yaml.safe_load(config_file(path).read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
