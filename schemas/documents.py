@@ -2,8 +2,9 @@
 
 Three tables, each written with an explicit schema and versioned in the file's key-value metadata:
 
-- documents:  kept documents, `documents/lang=<xx>/part-NNNNN-of-MMMMM.parquet`
-- rejects:    dropped documents with the stage and reason, `rejects/stage=<stage>/...`
+- documents:  kept documents, `documents/<lang>/part-NNNNN-of-MMMMM.parquet` (the folder is the bare
+              language code, `lang` a column: docs/scale.md, "Output layout")
+- rejects:    dropped documents with the stage and reason, `rejects/<stage>/...`
 - quarantine: records that could not be read at all, with file, offset and error
 
 `offset` locates a record in its file: the byte offset of a WARC record (of its gzip member in a

@@ -39,7 +39,7 @@ def _clip(text: str | None) -> str:
 
 
 def _of_stages(reject_files, stages) -> list[Path]:
-    """The reject shards of these stages (rejects are partitioned `stage=NAME/`)."""
+    """The reject shards of these stages (rejects are partitioned `NAME/`; `stage=NAME/` in runs from before)."""
     return [path for path in reject_files if path.parent.name.removeprefix("stage=") in stages]
 
 

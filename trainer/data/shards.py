@@ -6,7 +6,7 @@ opens, else anything fsspec does):
 - Token shards, written by `pipelines.tokenize`: `manifest.json` ("token-shards/1": tokenizer with its
   special tokens, per split the files with rows and tokens, a fingerprint) and `<split>/*.parquet` with
   `id`, `source`, `input_ids` (list<uint16>, or list<uint32> past 65,536 ids) and `n_tokens`.
-- Text shards, as a curation run writes them (`documents/lang=*/*.parquet`, or any directory of Parquet files
+- Text shards, as a curation run writes them (`documents/*/*.parquet`, or any directory of Parquet files
   with `id`, `text`, `source`): documents are tokenised on the fly with the tokenizer given. A curation run
   (a folder with `documents/` or `manifest.json`) is read only once `schemas.run_manifest.verify_run` has
   found its manifest, every file at its listed size and the documents' sha256 as listed: a killed or changed
