@@ -33,6 +33,16 @@ _PUNCT_TO_SPACE = str.maketrans({ch: " " for ch in PUNCTUATION})
 _FMIX = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
 
 
+def _simplified_words(text: str) -> str:
+    """The text simplified but for its white space, which is left for str.split to take apart: it
+    splits where `\\s` matches, and NFD and dropping marks make no white space, so the words are
+    simplify's."""
+    text = _NUMBERS.sub("0", text.lower()).translate(_PUNCT_TO_SPACE)
+    if not text.isascii():
+        text = _COMBINING_MARKS.sub("", unicodedata.normalize("NFD", text))
+    return text
+
+
 def simplify(text: str) -> str:
     """datatrove's `simplify_text` for dedup: lowercase, numbers to 0, punctuation to spaces,
     white space collapsed, diacritics removed (NFD without combining marks)."""
@@ -44,11 +54,10 @@ def simplify(text: str) -> str:
 
 
 def units(text: str, lang: str | None) -> list[str]:
-    """What shingles are made of: words, or characters for languages without word spaces."""
-    simple = simplify(text)
-    if lang in CHARACTER_NGRAM_LANGUAGES:
-        return list(simple.replace(" ", ""))
-    return simple.split()
+    """What shingles are made of: the words of `simplify(text)`, or its characters but spaces for
+    languages without word spaces."""
+    words = _simplified_words(text).split()
+    return list("".join(words)) if lang in CHARACTER_NGRAM_LANGUAGES else words
 
 
 def fmix32(values: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from filters.base import Decision
 from filters.text import TERMINAL_PUNCTUATION
-from filters.tokenizers import SpacySplitter, splitter_for, uses_spaces
+from filters.tokenizers import SpacySplitter, import_spacy, splitter_for, uses_spaces
 
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 _POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
@@ -59,6 +59,7 @@ def _sentence_patterns() -> tuple[str, re.Pattern, re.Pattern] | None:
     """(the ASCII sentence-ending marks, a mark, a stretch as above: white space, then one or more pieces of
     letters, digits and common punctuation other than marks (with a letter or digit), each
     followed by white space or the end)."""
+    import_spacy()  # without torch (see there)
     from spacy.pipeline.sentencizer import Sentencizer
 
     marks = set(Sentencizer.default_punct_chars)

@@ -8,6 +8,7 @@ import functools
 import string
 import threading
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 import regex
@@ -107,11 +108,13 @@ class _Vocabulary:
         self.powers = np.zeros(size, np.uint64)
 
     def columns(self, words: list[str]) -> WordColumns:
-        try:
-            ids = np.fromiter(map(self.ids.__getitem__, words), np.intp, len(words))
-        except KeyError:
-            self._add(words)
-            ids = np.fromiter(map(self.ids.__getitem__, words), np.intp, len(words))
+        # One pass: a word not met before gets 0 (no word's id), then ids for the new words only.
+        ids = np.fromiter(map(self.ids.get, words, repeat(0)), np.intp, len(words))
+        new = (ids == 0).nonzero()[0]
+        if new.size:
+            fresh = [words[i] for i in new.tolist()]
+            self._add(fresh)
+            ids[new] = np.fromiter(map(self.ids.__getitem__, fresh), np.intp, len(fresh))
         return WordColumns(ids, self.lengths[ids], self.symbol[ids], self.alpha[ids], self.hashes[ids],
                            self.powers[ids])
 

@@ -15,6 +15,7 @@ are safe to share between a worker's threads.
 """
 
 import re
+import sys
 import threading
 import unicodedata
 from functools import lru_cache
@@ -39,9 +40,25 @@ def _is_punct(token: str) -> bool:
     return all(unicodedata.category(ch).startswith("P") for ch in token)
 
 
+def import_spacy():
+    """spaCy, imported without torch where torch is not loaded yet. spaCy imports thinc, which imports
+    torch when it is installed, only to offer it as a model backend: a tokenizer needs none of it, and
+    torch costs a curation worker about 1.5 CPU seconds (more from a cold disk) and hundreds of MB.
+    Marking torch absent while spaCy loads makes thinc go without; torch imports normally later."""
+    if "torch" in sys.modules or "thinc" in sys.modules:
+        import spacy
+        return spacy
+    sys.modules["torch"] = None  # `import torch` raises ImportError, which thinc expects
+    try:
+        import spacy
+    finally:
+        del sys.modules["torch"]
+    return spacy
+
+
 class SpacySplitter:
     def __init__(self, lang: str):
-        import spacy
+        spacy = import_spacy()
         from spacy.pipeline.sentencizer import Sentencizer
 
         try:
