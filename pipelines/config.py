@@ -11,7 +11,9 @@ Recipe (every key but `sources` is optional; the defaults are the dataclass's):
     dedup: exact
 
 `${NAME}` and `${NAME:-default}` expand from the environment; `${DATA_DIR}` defaults to
-../shared/data. Local paths are made absolute, because Beam workers may run elsewhere.
+../shared/data. Local paths are made absolute, because Beam workers may run elsewhere. A source without
+a name is named after its folder, or FOLDER-STEM where that folder name is another source's too
+(distinct_names). `--config NAME` reads a packaged recipe (configs/recipes/NAME.yaml).
 """
 
 import os
@@ -110,15 +112,65 @@ def _name_from_glob(glob: str) -> str:
     return re.sub(r"[|/\s]+", "_", posixpath.basename(glob_base(glob).rstrip("/"))) or "input"
 
 
-def sources_from_inputs(inputs: list[str]) -> list[SourceSpec]:
-    """`--input GLOB` or `--input NAME=GLOB`; the type is inferred from each file name."""
-    out = []
+# Suffixes a file's stem is taken without (format, then compression, in any order and number).
+_SUFFIXES = {"jsonl", "json", "ndjson", "txt", "text", "warc", "wet", "wat", "arc", "parquet", "xml", "html", "htm",
+             "gz", "bz2", "zst", "zstd", "xz"}
+
+
+def _stem(glob: str) -> str:
+    """The last part of a glob without its format and compression suffixes: `a` of `dir/a.jsonl.gz`."""
+    stem = posixpath.basename(glob.rstrip("/"))
+    while "." in stem.strip(".") and stem.rsplit(".", 1)[1].lower() in _SUFFIXES:
+        stem = stem.rsplit(".", 1)[0]
+    return re.sub(r"[|/\s]+", "_", stem) or "input"
+
+
+def distinct_names(sources: list[SourceSpec], explicit: list[bool]) -> list[SourceSpec]:
+    """Source names made unique. A source without a name is named after its folder; when that name is
+    another source's too, it becomes FOLDER-STEM (`--input dir/a.txt --input dir/b.txt` reads sources
+    `dir-a` and `dir-b`), with -2, -3, ... after it in the order given should that clash as well. Names
+    given (`NAME=GLOB`, a recipe's `name`) are never changed: two the same are refused, as is a glob given
+    twice without a name. Ids hash the source name and the path under the glob, so give names for ids that
+    stay the same when other inputs are added."""
+    names = [s.name for s in sources]
+    given = [n for n, e in zip(names, explicit) if e]
+    repeated = sorted({n for n in given if given.count(n) > 1})
+    if repeated:
+        # Ids hash the source name and the path under the glob, so names must be unique.
+        raise ConfigError(f"source names must be unique; repeated: {repeated}")
+    unnamed = [s.glob for s, e in zip(sources, explicit) if not e]
+    twice = sorted({g for g in unnamed if unnamed.count(g) > 1})
+    if twice:
+        raise ConfigError(f"input {twice[0]!r} given twice; its files would be read twice")
+    clashing = [i for i, (n, e) in enumerate(zip(names, explicit)) if not e and names.count(n) > 1]
+    taken = {n for i, n in enumerate(names) if i not in clashing}
+    out = list(sources)
+    for i in clashing:
+        base = f"{names[i]}-{_stem(sources[i].glob)}"
+        name, k = base, 2
+        while name in taken:
+            name, k = f"{base}-{k}", k + 1
+        taken.add(name)
+        out[i] = replace(sources[i], name=name)
+    return out
+
+
+def _inputs(inputs: list[str]) -> tuple[list[SourceSpec], list[bool]]:
+    """The sources of `--input` values and whether each was given a name."""
+    out, explicit = [], []
     for index, value in enumerate(inputs):
         name, sep, glob = value.partition("=")
         if not sep or "/" in name or not name.isidentifier():
             name, glob = None, value
         out.append(_source({"name": name, "glob": glob}, index))
-    return out
+        explicit.append(name is not None)
+    return out, explicit
+
+
+def sources_from_inputs(inputs: list[str]) -> list[SourceSpec]:
+    """`--input GLOB` or `--input NAME=GLOB`; the type is inferred from each file name. Unnamed inputs are
+    named after their folder, or FOLDER-STEM where folders clash (see distinct_names)."""
+    return distinct_names(*_inputs(inputs))
 
 
 def recipe_file(path: str):
@@ -219,15 +271,12 @@ def build_config(recipe: dict | None, inputs: list[str], output: str, overrides:
     """Recipe settings, then `--input` sources appended, then CLI overrides (None = not given)."""
     check_recipe(recipe or {})
     recipe = dict(recipe or {})
-    sources = [_source(dict(e), i) for i, e in enumerate(recipe.pop("sources", []) or [])]
-    sources += sources_from_inputs(inputs)
-    if not sources:
+    entries = [dict(e) for e in recipe.pop("sources", []) or []]
+    sources = [_source(e, i) for i, e in enumerate(entries)]
+    given, given_explicit = _inputs(inputs)
+    if not sources + given:
         raise ConfigError("no sources: give --config RECIPE or --input GLOB")
-    names = [s.name for s in sources]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        # Ids hash the source name and the path under the glob, so names must be unique.
-        raise ConfigError(f"source names must be unique; repeated: {duplicates}")
+    sources = distinct_names(sources + given, [bool(e.get("name")) for e in entries] + given_explicit)
     known = {f.name for f in fields(CurateConfig)} - {"sources", "output"}
     unknown = set(recipe) - known
     if unknown:

@@ -172,6 +172,19 @@ def test_curate_lid_model_missing(tmp_path, work, capsys):
     assert not out.exists()
 
 
+def test_curate_source_names_given_twice(tmp_path, work, capsys):
+    """Inputs of one folder get distinct names (tests/test_inputs.py), but two names given alike are refused."""
+    from pipelines.curate import main
+
+    out, folder = tmp_path / "out", work["books"].parent
+    books = sorted(folder.glob("*.txt"))[:2]
+    one_line(*call(main, ["--input", f"b={books[0]}", "--input", f"b={books[1]}", "--output", out], capsys),
+             "source names must be unique; repeated: ['b']")
+    one_line(*call(main, ["--input", books[0], "--input", books[0], "--output", out], capsys),
+             f"input '{books[0]}' given twice")
+    assert not out.exists()
+
+
 def test_a_recipe_string_is_not_a_yes(tmp_path, work, capsys):
     """`overwrite: "no"` used to count as true and replace the run in the output folder."""
     from pipelines.curate import main
