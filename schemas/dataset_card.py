@@ -30,7 +30,10 @@ TOKEN_SPLITS = (("train", "train"), ("validation", "heldout"))
 
 
 def _front_matter(configs: list[tuple[str, list[tuple[str, str]]]]) -> list[str]:
-    """configs: [(name, [(split, glob)])], the first the default."""
+    """configs: [(name, [(split, glob)])], the first the default; none (a run that kept, rejected and
+    quarantined nothing): no front matter."""
+    if not configs:
+        return []
     lines = ["---", "configs:"]
     for i, (name, splits) in enumerate(configs):
         lines.append(f"- config_name: {name}")

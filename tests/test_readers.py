@@ -222,3 +222,16 @@ def test_partition_folders_old_and_new_are_a_runs_own():
     assert outputs.CURATION.temporary(".README.md.tmp-" + "0" * 32)
     assert outputs.partition_folder("lang=zh") == "zh" and outputs.partition_name("documents", "zh") == "lang=zh"
     assert outputs.partition_name("rejects", "stage=quality") == "stage=quality"
+
+
+def test_a_card_names_only_the_configs_and_splits_with_files():
+    from schemas.dataset_card import curation_card, token_card
+
+    files = [{"path": "documents/en/part-00000-of-00001.parquet", "kind": "documents", "partition": "lang=en", "rows": 3}]
+    card = curation_card(files)
+    assert "config_name: documents" in card and "config_name: rejects" not in card and "quarantine/" not in card
+    assert not curation_card([]).startswith("---")  # nothing to load: no configs that match no file
+    splits = {"train": {"rows": 3, "tokens": 9, "files": [{"path": "train/part-00000-of-00001.parquet"}]},
+              "heldout": {"rows": 0, "tokens": 0, "files": []}}  # --heldout-fraction 0
+    card = token_card(splits)
+    assert "split: train" in card and "validation" not in card.split("---")[1]
