@@ -149,20 +149,19 @@ def untrained(root: Path, tokenizer_file: Path, **settings) -> Path:
     torch.manual_seed(0)
     config = ModelConfig(vocab_size=400, n_layer=1, n_head=2, d_model=16, max_seq_len=16, **settings)
     model = Transformer(config)
-    with torch.no_grad():  # norms and biases away from 1 and 0, so that a misplaced one shows
-        for p in model.parameters():
-            if p.dim() == 1:
-                p.add_(0.3 * torch.randn_like(p))
+    with torch.no_grad():  # norms and biases away from 1 and 0, matrices 8 times the initial scale, so that a
+        for p in model.parameters():  # misplaced weight shows, and the tanh GELU's error (on inputs of about 1)
+            p.add_(0.3 * torch.randn_like(p)) if p.dim() == 1 else p.mul_(8)
     export_safetensors(model.state_dict(), run / "model.safetensors", {"model": vars(config), "tokenizer": {}})
     shutil.copyfile(tokenizer_file, run / "tokenizer.json")
     return run
 
 
 @pytest.mark.parametrize("settings, cls", [
-    ({"bias": False, "tie_embeddings": False}, "GPT2LMHeadModel"),
-    ({"arch": "encoder", "bias": False, "tie_embeddings": False, "norm_eps": 1e-12}, "BertForMaskedLM"),
-    ({"positions": "rope", "norm": "rmsnorm", "ffn": "swiglu"}, "LlamaForCausalLM"),  # with biases, tied
-])
+    ({"bias": False, "tie_embeddings": False, "norm_eps": 1e-3}, "GPT2LMHeadModel"),
+    ({"arch": "encoder", "bias": False, "tie_embeddings": False, "norm_eps": 1e-3}, "BertForMaskedLM"),
+    ({"positions": "rope", "norm": "rmsnorm", "ffn": "swiglu", "norm_eps": 1e-3}, "LlamaForCausalLM"),  # biases, tied
+])  # an eps none of the classes has by default
 def test_bias_and_tying_variants(tmp_path, tokenizer_file, capsys, settings, cls):
     run = untrained(tmp_path, tokenizer_file, **settings)
     folder = export(capsys, run, tmp_path / "hf")
