@@ -28,6 +28,7 @@ from filters.langid import ModelNotFound, check_languages, default_model_path
 from filters.presets import DEFAULT_PRESET, load_preset
 from pipelines import accounting, outputs
 from pipelines.config import DEDUP_MODES, ConfigError, CurateConfig, absolute, build_config, load_recipe
+from pipelines.progress import report_progress
 from pipelines.sources.html import EXTRACTORS
 from dedup.minhash import RECALL_WEIGHTS, MinHasher, lsh_params
 from pipelines.transforms.boilerplate import StripBoilerplate
@@ -377,10 +378,12 @@ def run(argv: list[str] | None = None) -> RunResult:
         "pii": False if args.no_pii else None,
     }
     config = build_config(recipe, args.input or [], args.output, overrides)
-    return run_config(config, beam_args, argv=sys.argv if argv is None else argv)
+    return run_config(config, beam_args, argv=sys.argv if argv is None else argv, progress=not args.quiet)
 
 
-def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: list[str] | None = None) -> RunResult:
+def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: list[str] | None = None,
+               progress: bool = False) -> RunResult:
+    """progress: report reading progress on stderr while the pipeline runs (pipelines.progress)."""
     options = _check_beam_args(list(beam_args or []))
     preset, chain = load_preset(config.filters)
     source_presets = {s.name: load_preset(s.filters) for s in config.sources if s.filters}
@@ -393,8 +396,9 @@ def run_config(config: CurateConfig, beam_args: list[str] | None = None, argv: l
     started = time.time()
     pipeline = beam.Pipeline(options=options)
     build(pipeline, config, chain, {name: c for name, (_, c) in source_presets.items()}, index)
-    result = pipeline.run()
-    result.wait_until_finish()
+    with report_progress(config, options, enabled=progress):
+        result = pipeline.run()
+        result.wait_until_finish()
     finished = time.time()
     outputs.remove_temporaries(config.output)  # of bundles that failed and were retried
     outputs.remove_work(config.output)
@@ -479,6 +483,7 @@ def parse_args(argv: list[str] | None):
                         help="do not spread records across workers (default: spread unless one local worker)")
     parser.add_argument("--allow-empty", action="store_true", help="a stage that keeps nothing is not an error")
     parser.add_argument("--no-pii", action="store_true", help="keep e-mail addresses, IPs and phone numbers")
+    parser.add_argument("--quiet", action="store_true", help="no progress report while the run reads its input")
     parser.add_argument("--seal-index-part", action="store_true",
                         help="run nothing: write the manifest.json of the dedup-index part that the finished run "
                              "in --output added (in --dedup-index DIR if given), after checking its files against "
