@@ -61,6 +61,7 @@ demo: demo-curate
 	$(PY) -m trainer.train --config configs/train/demo.yaml --data $(RUN)-tokens --out $(RUN)-train \
 	    --set train.progress=false
 	$(PY) -m trainer.sample --checkpoint $(RUN)-train --prompt "The function" --max-new-tokens 60
+	$(PY) -m trainer.export --checkpoint $(RUN)-train --output $(RUN)-hf --overwrite
 	$(PY) -m pipelines.report $(RUN)
 
 # The run report: RUN/report.html (PNG plots in RUN/report/) and RUN/summary.json; RUN-tokens and
@@ -88,6 +89,11 @@ tokenize: venv
 train: venv
 	test -f $(TOKENS)/manifest.json || $(MAKE) tokenize
 	$(PY) -m trainer.train --config $(TRAIN_CONFIG) --data $(TOKENS) --out $(TRAIN_OUT) $(SET)
+
+# The run in TRAIN_OUT as a folder transformers' Auto classes load, in TRAIN_OUT-hf (docs/training.md).
+.PHONY: export
+export: venv
+	$(PY) -m trainer.export --checkpoint $(TRAIN_OUT) --output $(TRAIN_OUT)-hf --overwrite
 
 # GPT-2 124M class, sequence length 1024, bf16 and torch.compile, on every GPU of this machine.
 train-gpu: venv

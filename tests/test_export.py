@@ -226,6 +226,8 @@ def test_the_output_folder(shards, tmp_path, capsys):
     out = tmp_path / "hf"
     export(capsys, run, out)
     before = (out / "model.safetensors").read_bytes()
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    assert len(set(modes.values())) == 1, modes  # the weights readable as the rest, as the umask gives
     refused(capsys, main(["--checkpoint", str(run), "--output", str(out)]), str(out), "--overwrite")
     assert main(["--checkpoint", str(run), "--output", str(out), "--overwrite"]) == 0
     assert (out / "model.safetensors").read_bytes() == before  # the same export again

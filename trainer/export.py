@@ -354,6 +354,9 @@ def export(source: str | Path, output: str | Path) -> dict:
         hf_model(model, name, _ids(tokenizer)).save_pretrained(str(tmp))
         save_tokenizer(hf_tokenizer(tokenizer, model.config), tmp)
         checked = verify(tmp, model, tokenizer, name)
+        mode = (tmp / "config.json").stat().st_mode & 0o777  # as the umask gives; the weights come 0600
+        for file in tmp.iterdir():
+            file.chmod(mode)
         if output.exists():
             shutil.rmtree(output)
         os.rename(tmp, output)
@@ -372,7 +375,7 @@ def main(argv=None) -> int:
     check_args(args)
     result = export(args.checkpoint, args.output)
     print(f"{args.output}: {result['class']}, {result['vocab_size']} tokens; loaded back through transformers' "
-          f"Auto classes, logits within {result['max_logit_diff']:.2g} of the trainer's")
+          f"Auto classes, its logits differ from the trainer's by at most {result['max_logit_diff']:.2g}")
     return 0
 
 
