@@ -24,7 +24,8 @@ PUNCTUATION = frozenset(
 # Characters that end a sentence: Unicode's Sentence_Terminal property, plus three Khmer signs
 # datatrove also counts. (Unicode 15-16 added a few terminals datatrove's list predates.)
 _STERM = regex.compile(r"\p{Sentence_Terminal}")
-TERMINAL_PUNCTUATION = frozenset(chr(c) for c in range(0x110000) if _STERM.match(chr(c))) | {
+# (one regex scan of every code point: a third of the time of a match per character, at every import)
+TERMINAL_PUNCTUATION = frozenset(_STERM.findall("".join(map(chr, range(0x110000))))) | {
     "\u17d6", "\u17d9", "\u17da"}
 PUNCTUATION_SET = PUNCTUATION | TERMINAL_PUNCTUATION
 
