@@ -45,21 +45,43 @@ def check_runner(name: str) -> None:
         raise UnknownOptions(f"--runner {name}: {path} is not a PipelineRunner class")
 
 
+# Runner modules that declare their own PipelineOptions subclass outside pipeline_options (Dataflow's,
+# Flink's, Spark's and the portable runner's are declared there); imported where their packages are
+# installed, so the runner's options are known to the parser.
+_RUNNER_OPTION_MODULES = {"apache_beam.runners.dask.dask_runner": ("--dask_", "dask[distributed]")}
+
+
+def _runner_named(beam_args: list[str]) -> str | None:
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    parser.add_argument("--runner")
+    return parser.parse_known_args(beam_args)[0].runner
+
+
 def beam_options(beam_args: list[str]) -> PipelineOptions:
     """Beam only warns about options it does not know; a typo must fail instead. The parser is
-    built as PipelineOptions.get_all_options builds it. Without --runner, the in-process FnApiRunner
-    (the default DirectRunner tries to download the Prism runner first); a runner given is checked
+    built as PipelineOptions.get_all_options builds it, after the runner named is imported (its own
+    options class registers itself then). Without --runner, the in-process FnApiRunner (the default
+    DirectRunner tries to download the Prism runner first); a runner given is checked
     (check_runner)."""
+    runner = _runner_named(beam_args)
+    if runner:
+        check_runner(runner)
+    missing = {}
+    for module, (prefix, package) in _RUNNER_OPTION_MODULES.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing[prefix] = package
     parser = _BeamArgumentParser(allow_abbrev=False)
     for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
         cls._add_argparse_args(parser)
     _, unknown = parser.parse_known_args(beam_args)
     if unknown:
-        raise UnknownOptions(f"unknown options: {unknown}")
+        needs = sorted({package for prefix, package in missing.items()
+                        for arg in unknown if arg.startswith(prefix)})
+        hint = f" (the runner that takes them needs `pip install {' '.join(needs)}`)" if needs else ""
+        raise UnknownOptions(f"unknown options: {unknown}{hint}")
     options = PipelineOptions(beam_args)
-    runner = options.view_as(StandardOptions).runner
-    if not runner:
+    if not options.view_as(StandardOptions).runner:
         options.view_as(StandardOptions).runner = "FnApiRunner"
-    elif isinstance(runner, str):
-        check_runner(runner)
     return options

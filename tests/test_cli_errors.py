@@ -119,6 +119,41 @@ def test_runner_names_are_checked_as_beam_resolves_them():
         check_runner("no_such.Runner")
 
 
+
+def test_runner_options_are_known_to_the_parser(tmp_path):
+    """Dataflow's, Flink's, Spark's and the portable runner's own options pass; a runner named by its
+    dotted path registers its options class before parsing; the Dask runner's options, without dask
+    installed, are refused with what to install."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.options import UnknownOptions, beam_options
+
+    beam_options(["--runner", "FnApiRunner", "--project", "p", "--region", "r", "--temp_location", "gs://b/t",
+                  "--flink_master", "host:8081", "--spark_master_url", "spark://h:7077",
+                  "--job_endpoint", "localhost:8099", "--environment_type", "LOOPBACK"])
+    module = tmp_path / "my_runner.py"
+    module.write_text("from apache_beam.options.pipeline_options import PipelineOptions\n"
+                      "from apache_beam.runners.runner import PipelineRunner\n"
+                      "class MyOptions(PipelineOptions):\n"
+                      "    @classmethod\n"
+                      "    def _add_argparse_args(cls, parser):\n"
+                      "        parser.add_argument('--my_cluster')\n"
+                      "class MyRunner(PipelineRunner):\n"
+                      "    pass\n")
+    import sys
+    sys.path.insert(0, str(tmp_path))
+    try:
+        options = beam_options(["--runner", "my_runner.MyRunner", "--my_cluster", "c1"])
+        assert options.get_all_options()["my_cluster"] == "c1"
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert isinstance(options, PipelineOptions)
+    try:
+        import dask  # noqa: F401
+    except ImportError:
+        with pytest.raises(UnknownOptions, match=r"--dask_client_address.*pip install dask\[distributed\]"):
+            beam_options(["--dask_client_address", "x:8786"])
+
 def test_language_codes_are_lid176_labels():
     from filters.langid import check_languages, model_labels
 
