@@ -201,3 +201,20 @@ def test_optimiser_and_model_bounds_are_what_torch_accepts(tmp, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err == "error: optim.beta2 1.0: must be in [0, 1)\n" and not (tmp / "beta").exists()
+
+
+# Losses and batch digests of the first steps, recorded with the host path that sliced int64 batches
+# on the host (before the int32 copy and the slicing on the device): the new path computes the same.
+GOLDEN = {"gpt-doc": [(8.314964294433594, 406754125), (8.305496215820312, 26354660), (8.287107467651367, 277834031)],
+          "bert": [(8.294277954101563, 912120262), (8.336112976074219, 1412266413), (8.288017272949219, 304315034)]}
+
+
+@pytest.mark.parametrize("name,config,settings", [
+    ("gpt-doc", "configs/train/tiny.yaml", ["data.document_masking=true"]),
+    ("bert", "configs/train/tiny-bert.yaml", [])])
+def test_the_host_path_keeps_the_losses(tmp, name, config, settings):
+    _, log = run(tmp, name, "train.max_steps=3", "train.log_every=1", "train.eval_every=0",
+                 "train.save_final=false", *settings, config=config)
+    got = [(r["loss"], r["batch_digest"]) for r in steps(log).values()]
+    for (loss, digest), (want_loss, want_digest) in zip(got, GOLDEN[name], strict=True):
+        assert digest == want_digest and loss == pytest.approx(want_loss, rel=1e-5)
