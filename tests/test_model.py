@@ -268,3 +268,12 @@ def test_sampling_filters():
     top3 = logits.topk(3).indices
     draws = torch.cat([sample_next(logits, top_k=3, generator=rng) for _ in range(50)], dim=1)
     assert all(set(draws[row].tolist()) <= set(top3[row].tolist()) for row in range(8))
+
+
+def test_mlm_predictions_only_in_eval_mode():
+    """The argmax over [M, V] is evaluation's (accuracy): a training step does not compute it."""
+    model = build(arch="encoder")
+    x, y = tokens(2, 8), tokens(2, 8, seed=2)
+    positions = torch.tensor([1, 4, 9])
+    assert model(x, y, mlm_positions=positions).predictions is not None
+    assert model.train()(x, y, mlm_positions=positions).predictions is None

@@ -40,7 +40,7 @@ class OptimConfig:
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
-    grad_clip: float = 1.0
+    grad_clip: float = 1.0  # max gradient norm; 0 (or inf): no clipping, the norm is still logged
 
 
 @dataclass
@@ -165,14 +165,14 @@ def load_config(path: str | None, overrides: list[str] = ()) -> RunConfig:
 INF = float("inf")
 # Each number's allowed range: (low, high, whether low itself is allowed, whether high is), within what
 # torch and the loop accept: AdamW wants 0 <= beta < 1 and weight decay >= 0, dropout must be below 1
-# (1 drops every activation); an infinite lr or weight decay sends the weights to inf, while an infinite
-# grad_clip is no clipping. NaN is in no range.
+# (1 drops every activation); an infinite lr or weight decay sends the weights to inf, while a grad_clip
+# of 0 or inf is no clipping. NaN is in no range.
 _RANGES = {"data.seq_len": (1, INF, True, True), "data.global_batch": (1, INF, True, True),
            "data.micro_batch": (1, INF, True, True), "data.workers": (0, INF, True, True),
            "data.mlm_rate": (0, 1, False, True), "optim.lr": (0, INF, False, False),
            "optim.min_lr_ratio": (0, 1, True, True), "optim.warmup_steps": (0, INF, True, True),
            "optim.weight_decay": (0, INF, True, False), "optim.beta1": (0, 1, True, False),
-           "optim.beta2": (0, 1, True, False), "optim.grad_clip": (0, INF, False, True),
+           "optim.beta2": (0, 1, True, False), "optim.grad_clip": (0, INF, True, True),
            "train.max_steps": (1, INF, True, True), "train.stop_at": (0, INF, True, True),
            "train.log_every": (1, INF, True, True), "train.eval_every": (0, INF, True, True),
            "train.eval_sequences": (0, INF, True, True), "train.checkpoint_every": (0, INF, True, True),
@@ -234,9 +234,13 @@ def check_model(config: RunConfig) -> None:
         if value is not None or defaults[key] is not None:
             # d_ff and norm_position default to None (derived): an int and a string are theirs
             current = defaults[key] if defaults[key] is not None else {"d_ff": 0}.get(key, "")
-            checked = _coerce(value, current, f"model.{key}")  # checked only: the hash sees the settings as given
+            checked = _coerce(value, current, f"model.{key}")
             if key in _MODEL_RANGES and checked is not None:
                 _check_range(f"model.{key}", checked, _MODEL_RANGES[key])
+            if isinstance(value, str) and not isinstance(current, str):
+                # A number YAML 1.1 left a string (1e-6 has no dot): the model gets the number. Other
+                # values stay as given, so the config hash of earlier runs does not change.
+                config.model[key] = checked
     settings = {"max_seq_len": config.data.seq_len, **config.model,
                 "arch": "decoder" if config.objective == "clm" else "encoder"}
     try:

@@ -80,7 +80,7 @@ class ModelConfig:
 class LMOutput(NamedTuple):
     logits: torch.Tensor  # [B, T, padded vocab], or [M, padded vocab] at the M gathered MLM positions
     loss: torch.Tensor | None = None  # cross-entropy over targets != IGNORE_INDEX (mean, or sum if asked)
-    predictions: torch.Tensor | None = None  # gathered MLM only: argmax over the real vocabulary, [M]
+    predictions: torch.Tensor | None = None  # gathered MLM in eval mode only: argmax over the real vocabulary, [M]
     labels: torch.Tensor | None = None  # gathered MLM only: the targets at those positions, [M]
 
 
@@ -285,7 +285,8 @@ class Transformer(nn.Module):
         if mlm_positions.dtype == torch.bool:
             mlm_positions = mlm_positions.flatten().nonzero().squeeze(1)
         logits = self.lm_head(self.mlm_transform(h.flatten(0, 1).index_select(0, mlm_positions)))
-        predictions = logits.detach()[:, :self.config.vocab_size].argmax(dim=-1)
+        # Evaluation's accuracy needs the argmax over [M, V]; a training step does not pay for it.
+        predictions = None if self.training else logits.detach()[:, :self.config.vocab_size].argmax(dim=-1)
         if targets is None:
             return LMOutput(logits, None, predictions)
         labels = targets.flatten().index_select(0, mlm_positions)

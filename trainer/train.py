@@ -25,6 +25,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 import torch
 import xxhash
 from torch.utils.data import default_collate
@@ -49,21 +50,34 @@ def lr_at(step: int, config: RunConfig) -> float:
     return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-class MaskingCollate:
-    """The loader's collate for MLM: stacks a micro-batch and masks it. Masks are keyed by (seed,
-    sequence id), so they are the same wherever this runs; it runs in the DataLoader's workers, so
-    masking overlaps the training step instead of running between steps."""
+class Collate:
+    """The loader's collate: stacks a micro-batch (int32 ids), adds its digest (`batch_digest`) and its
+    number of targets, and for MLM masks it. It runs in the DataLoader's workers, so this host work
+    overlaps the training step instead of running between steps; the main thread only starts the copy.
+    Masks are keyed by (seed, sequence id), so they are the same wherever this runs. Everything stays
+    int32 (half the bytes of int64 to copy) and is widened on the device (`Objective.inputs`)."""
 
-    def __init__(self, seed: int, specials: list[int], vocab_size: int, mask_id: int, rate: float):
-        self.seed, self.specials, self.vocab_size, self.mask_id, self.rate = seed, specials, vocab_size, mask_id, rate
+    def __init__(self, kind: str, seed: int, specials: list[int], vocab_size: int, mask_id: int | None,
+                 rate: float):
+        self.kind, self.seed, self.specials, self.vocab_size = kind, seed, specials, vocab_size
+        self.mask_id, self.rate = mask_id, rate
 
     def __call__(self, items: list[dict]) -> dict:
         batch = default_collate(items)
-        masked, labels, positions = mask_batch(batch["input_ids"].numpy(), self.seed, batch["seq_id"].numpy(),
-                                               self.specials, self.vocab_size, self.mask_id, self.rate)
-        batch.update(masked_ids=torch.from_numpy(masked).long(), labels=torch.from_numpy(labels),
-                     mlm_positions=torch.from_numpy(positions))
+        ids = batch["input_ids"].numpy()
+        batch["digest"] = batch_digest(ids)
+        if self.kind == "clm":
+            batch["n_targets"] = ids.shape[0] * (ids.shape[1] - 1)  # every next token is a target
+            return batch
+        masked, labels, positions = mask_batch(ids, self.seed, batch["seq_id"].numpy(), self.specials,
+                                               self.vocab_size, self.mask_id, self.rate)
+        batch.update(masked_ids=torch.from_numpy(masked.astype(np.int32, copy=False)),
+                     labels=torch.from_numpy(labels.astype(np.int32)),
+                     mlm_positions=torch.from_numpy(positions.astype(np.int32)), n_targets=len(positions))
         return batch
+
+
+MaskingCollate = Collate  # the earlier name
 
 
 class Objective:
@@ -77,24 +91,32 @@ class Objective:
         self.specials = sorted(tokenizer["special_tokens"].values())
         # Only MLM needs [MASK]: next-token training runs on any tokenizer with a separator.
         self.mask_id = tokenizer["special_tokens"]["[MASK]"] if self.kind == "mlm" else None
-        self.collate = (MaskingCollate(self.seed, self.specials, self.vocab_size, self.mask_id, self.rate)
-                        if self.kind == "mlm" else default_collate)
+        self.collate = Collate(self.kind, self.seed, self.specials, self.vocab_size, self.mask_id, self.rate)
 
     def window(self, seq_len: int) -> int:
         return seq_len + 1 if self.kind == "clm" else seq_len
 
     def inputs(self, batch: dict) -> tuple[dict, int]:
-        """(the model's inputs on the device, how many targets they hold), counted on the host."""
-        ids, doc_ids = batch["input_ids"], batch["doc_ids"]
+        """(the model's inputs on the device, how many targets they hold). Each tensor of the batch is
+        copied once, whole and as it is (contiguous, int32, pinned on CUDA: non-blocking), then widened
+        and sliced on the device: a causal window [B, T+1] gives inputs [:, :-1] and targets [:, 1:]
+        there, never as strided int64 copies on the host. The count comes from `collate`."""
+        def to_device(name):
+            return batch[name].to(self.device, non_blocking=True)
+
         if self.kind == "clm":
+            ids = to_device("input_ids").long()
             out = {"input_ids": ids[:, :-1], "targets": ids[:, 1:]}
-            doc_ids = doc_ids[:, :-1]
         else:  # masked by `collate`
-            out = {"input_ids": batch["masked_ids"], "targets": batch["labels"], "mlm_positions": batch["mlm_positions"]}
+            out = {"input_ids": to_device("masked_ids").long(), "targets": to_device("labels").long(),
+                   "mlm_positions": to_device("mlm_positions").long()}
         if self.document_masking:
-            out["doc_ids"] = doc_ids
-        targets = int((out["targets"] != IGNORE_INDEX).sum())
-        return {k: v.to(self.device, non_blocking=True) for k, v in out.items()}, targets
+            doc_ids = to_device("doc_ids")
+            out["doc_ids"] = doc_ids[:, :-1] if self.kind == "clm" else doc_ids
+        targets = batch.get("n_targets")
+        if targets is None:  # a batch not made by `collate`
+            targets = int((out["targets"] != IGNORE_INDEX).sum())
+        return out, int(targets)
 
     def head_fraction(self) -> float:
         return self.rate if self.kind == "mlm" else 1.0
@@ -103,11 +125,26 @@ class Objective:
 _DIGEST_MOD = 2_147_483_647
 
 
-def batch_digest(input_ids: torch.Tensor) -> int:
+def batch_digest(input_ids) -> int:
     """Order-free digest of a batch's sequences (sum of their hashes mod a prime): summed over the
-    micro-batches and ranks of a step, it names the step's global batch whatever the world size."""
-    rows = input_ids.numpy()
+    micro-batches and ranks of a step, it names the step's global batch whatever the world size. Each
+    row is hashed as int64, whatever dtype it arrives in, so digests do not depend on the copy's width."""
+    rows = np.asarray(input_ids).astype(np.int64, copy=False)
     return sum(xxhash.xxh64_intdigest(row.tobytes()) % _DIGEST_MOD for row in rows) % _DIGEST_MOD
+
+
+def autocast_for(device_type: str, dtype: str):
+    """The forward's autocast on this run's device: bf16 on CUDA or CPU alike, nothing in fp32."""
+    if dtype == "bf16":
+        return lambda: torch.autocast(device_type, dtype=torch.bfloat16)
+    return nullcontext
+
+
+def clip_gradients(parameters, grad_clip: float) -> torch.Tensor:
+    """Clip the gradients' global norm to grad_clip and return the norm before clipping. grad_clip 0
+    (nanoGPT's convention) or inf is no clipping: the norm is measured, the gradients left as they are.
+    (clip_grad_norm_(max_norm=0) would zero them all: the run would stay at its initial loss.)"""
+    return torch.nn.utils.clip_grad_norm_(parameters, grad_clip if grad_clip > 0 else math.inf)
 
 
 def loss_scale(local_targets: int, runtime: distributed.Runtime) -> float | torch.Tensor:
@@ -271,7 +308,8 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
         _warn(f"resuming from {resume_from}, the newest intact checkpoint; the damaged newer ones are moved "
               f"aside: {', '.join(str(checkpoint.set_aside(path)) for path, _ in skipped)}")
 
-    log = TrainingLog(out, runtime.main, t.tensorboard, resume=resume_from is not None)
+    # A resume drops what the log holds past its checkpoint: the steps a crashed run did after it are done again.
+    log = TrainingLog(out, runtime.main, t.tensorboard, resume=resume_from is not None, resume_step=step)
     if runtime.main:
         out.mkdir(parents=True, exist_ok=True)
         tokenizer_file = Path(tokenizer_path or tokenizer.get("path") or "")
@@ -289,14 +327,18 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
                "damaged_checkpoints": [{"path": str(path), "error": why} for path, why in skipped],
                "train_order": dataset.order.summary()})
 
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if dtype == "bf16" else nullcontext
+    autocast = autocast_for(runtime.device.type, dtype)
     stop_at = min(t.stop_at or t.max_steps, t.max_steps)
-    throughput = Throughput(flops, peak, runtime.world_size)
+    # Evaluation and checkpoints are paused out of tokens/s and MFU, the GPU synchronised at both ends.
+    throughput = Throughput(flops, peak, runtime.world_size, sync=torch.cuda.synchronize if cuda else None)
     tokens_per_step = d.global_batch * d.seq_len
     evals = []
 
     def run_eval():
-        result = evaluate(wrapped, objective, heldout, t.eval_sequences, d.micro_batch, runtime, autocast)
+        if heldout is None or t.eval_sequences < 1:
+            return
+        with throughput.paused():
+            result = evaluate(wrapped, objective, heldout, t.eval_sequences, d.micro_batch, runtime, autocast)
         if result:
             evals.append({"step": step, "tokens": tokens_seen, **result})
             log.write(evals[-1])
@@ -319,13 +361,13 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
         for group in optimizer.param_groups:
             group["lr"] = lr
         micro_batches = [next(batches) for _ in range(accumulation)]
-        digest = sum(batch_digest(b["input_ids"]) for b in micro_batches)
+        digest = sum(b["digest"] for b in micro_batches)  # made in the loader's workers
         prepared = [objective.inputs(b) for b in micro_batches]
         local_targets = sum(n for _, n in prepared)
         # On the device; read only when logged, so the host never waits for the GPU.
         loss_sum = accumulate_gradients(wrapped, [inputs for inputs, _ in prepared],
                                         loss_scale(local_targets, runtime), autocast)
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+        grad_norm = clip_gradients(model.parameters(), config.optim.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
@@ -344,14 +386,15 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
         if (t.eval_every and step % t.eval_every == 0) or step == t.max_steps:
             run_eval()
         if (t.checkpoint_every and step % t.checkpoint_every == 0) or (step == stop_at and t.save_final):
-            model_state, optim_state = distributed.full_state(model, optimizer)
-            final_state = model_state if step == t.max_steps else None  # the export reuses the gathered model
-            if runtime.main:
-                checkpoint.save(out / "checkpoints", step, model_state, optim_state,
-                                {"tokens": tokens_seen, "loader": loader.state_dict(), "config_hash": chash,
-                                 "config": config.to_json(), "model": vars(model.config),
-                                 "tokenizer": tokenizer}, t.keep_last)
-            runtime.barrier()
+            with throughput.paused():
+                model_state, optim_state = distributed.full_state(model, optimizer)
+                final_state = model_state if step == t.max_steps else None  # the export reuses the gathered model
+                if runtime.main:
+                    checkpoint.save(out / "checkpoints", step, model_state, optim_state,
+                                    {"tokens": tokens_seen, "loader": loader.state_dict(), "config_hash": chash,
+                                     "config": config.to_json(), "model": vars(model.config),
+                                     "tokenizer": tokenizer}, t.keep_last)
+                runtime.barrier()
     if progress:
         progress.close()
     if step == t.max_steps and t.save_final:  # every rank takes part in gathering a sharded model

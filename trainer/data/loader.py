@@ -22,7 +22,7 @@ class LoaderStateMismatch(ValueError):
 
 
 class SequenceDataset(Dataset):
-    """Global sequence id s -> {"input_ids": int64[window], "doc_ids": int64[window], "seq_id": s}.
+    """Global sequence id s -> {"input_ids": int32[window], "doc_ids": int32[window], "seq_id": s}.
 
     `window` is seq_len + 1 by default (the causal objective's inputs [:-1] and targets [1:]); give seq_len
     for MLM. `doc_ids[i]` is the global index of the document token i belongs to; a document's separator
@@ -47,8 +47,8 @@ class SequenceDataset(Dataset):
 
     def __getitem__(self, s: int) -> dict:
         located = self.order.locate(int(s))
-        input_ids = np.empty(self.window, np.int64)
-        doc_ids = np.empty(self.window, np.int64)
+        input_ids = np.empty(self.window, np.int32)  # ids and document indices < 2^31; widened on the device
+        doc_ids = np.empty(self.window, np.int32)
         at = 0
         for doc, start, stop in located.spans:
             tokens = self.shards.document(doc)
