@@ -70,20 +70,35 @@ def stop() -> None:
         dist.destroy_process_group()
 
 
-def wrap(model: torch.nn.Module, runtime: Runtime, mode: str, compile_model: bool) -> torch.nn.Module:
-    """DDP (one full replica a rank) or FSDP2 (parameters sharded per block) when distributed; then
-    torch.compile if asked. Returns the module to call; the unwrapped model stays `model`."""
-    if runtime.distributed and mode == "fsdp":
-        from torch.distributed.fsdp import fully_shard
+def wrap(model: torch.nn.Module, runtime: Runtime, mode: str, compile_model: bool, bf16: bool = False,
+         compile_blocks: bool = False) -> torch.nn.Module:
+    """DDP (one full replica a rank) or FSDP2 (parameters sharded per block) when distributed, and
+    torch.compile if asked. Returns the module to call; the unwrapped model stays `model`.
 
+    FSDP2 as torchtitan applies it: each block compiled on its own (`Module.compile`, in place, so the
+    parameter names and checkpoints do not change), then sharded per block and at the root; in bf16 with
+    `MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=fp32)`: the gathered parameters are bf16 (half
+    the all-gather), the gradients reduced in fp32, the sharded master weights and the optimiser fp32.
+    `compile_blocks` compiles per block without FSDP too (FlexAttention's block mask is then made
+    outside the compiled code); otherwise the whole model is compiled, the loss with it."""
+    fsdp = runtime.distributed and mode == "fsdp"
+    per_block = compile_model and (fsdp or compile_blocks)
+    if per_block:
         for block in model.blocks:
-            fully_shard(block)
-        fully_shard(model)
+            block.compile()
+    if fsdp:
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else \
+            MixedPrecisionPolicy()
+        for block in model.blocks:
+            fully_shard(block, mp_policy=policy)
+        fully_shard(model, mp_policy=policy)
     elif runtime.distributed:
         from torch.nn.parallel import DistributedDataParallel
 
         model = DistributedDataParallel(model, device_ids=[runtime.local_rank] if runtime.device.type == "cuda" else None)
-    if compile_model:
+    if compile_model and not per_block:
         model = torch.compile(model)
     return model
 

@@ -16,7 +16,12 @@ The variants, all set in ModelConfig:
 Document masking: given `doc_ids` [B, T], a token attends only to tokens with the same id (and in the
 decoder not to later ones), so packed documents never see each other. Padding is one more document:
 give pad positions an id no real document has (e.g. -1) and no real token attends to them. Positions
-count from the start of the window, not of each document.
+count from the start of the window, not of each document. Two ways to compute it, the same numbers
+(tests/test_model.py: 1e-5): a dense boolean [B, 1, T, T] mask for SDPA (`document_attention =
+"dense"`, the default, the CPU path and the reference), or FlexAttention with a block mask (document
+and causal; `"flex"`), which skips the blocks no query sees and never builds [T, T]: on CUDA a fused,
+flash-class kernel (compiled); elsewhere torch's unfused reference implementation (for checks only).
+Flex is not used where attention dropout is on (it has none).
 """
 
 import math
@@ -114,6 +119,38 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
 
+_compiled_flex = None
+
+
+def flex_attention(q, k, v, block_mask):
+    """FlexAttention: on CUDA compiled once (a fused kernel; inside a compiled block it is inlined),
+    elsewhere eager (torch's reference implementation: correct, not fast)."""
+    global _compiled_flex
+    from torch.nn.attention.flex_attention import flex_attention as flex
+
+    if not q.is_cuda:
+        return flex(q, k, v, block_mask=block_mask)
+    if _compiled_flex is None:
+        _compiled_flex = torch.compile(flex, dynamic=False)
+    return _compiled_flex(q, k, v, block_mask=block_mask)
+
+
+def document_block_mask(doc_ids: torch.Tensor, causal: bool):
+    """FlexAttention's BlockMask for doc_ids [B, T]: query t may attend to key s in the same document
+    (and s <= t when causal), as `document_mask` says, in blocks of 128 x 128, fully masked blocks skipped."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    def same_document(b, h, q, k):
+        return doc_ids[b, q] == doc_ids[b, k]
+
+    def causal_same_document(b, h, q, k):
+        return (doc_ids[b, q] == doc_ids[b, k]) & (k <= q)
+
+    batch, length = doc_ids.shape
+    return create_block_mask(causal_same_document if causal else same_document, batch, None, length, length,
+                             device=doc_ids.device, _compile=doc_ids.is_cuda)
+
+
 def document_mask(doc_ids: torch.Tensor, causal: bool) -> torch.Tensor:
     """Boolean SDPA mask [B, 1, T, T] from doc_ids [B, T]: True where query t may attend to key s, i.e.
     same document (and s <= t when causal). Every token sees at least itself, so no row is empty."""
@@ -134,7 +171,7 @@ class SelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x, mask=None, is_causal=False, rope=None, cache=None):
-        """x [B, T, d]; mask a boolean SDPA mask or None; rope (cos, sin) of these T positions or None;
+        """x [B, T, d]; mask a boolean SDPA mask, a FlexAttention BlockMask or None; rope (cos, sin) of these T positions or None;
         cache a dict holding this layer's keys and values so far ({} at first), extended in place."""
         batch, length, dim = x.shape
         q, k, v = (t.view(batch, length, self.n_head, dim // self.n_head).transpose(1, 2)
@@ -145,8 +182,11 @@ class SelfAttention(nn.Module):
             if cache:
                 k, v = torch.cat((cache["k"], k), dim=2), torch.cat((cache["v"], v), dim=2)
             cache["k"], cache["v"] = k, v
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        if mask is not None and not torch.is_tensor(mask):  # a FlexAttention BlockMask
+            y = flex_attention(q, k, v, mask)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
+                                               dropout_p=self.dropout if self.training else 0.0)
         return self.resid_dropout(self.proj(y.transpose(1, 2).reshape(batch, length, dim)))
 
 
@@ -191,6 +231,7 @@ class Transformer(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
+        self.document_attention = "dense"  # how doc_ids are applied: "dense" (SDPA mask) or "flex"; not a weight
         d, vocab = config.d_model, config.padded_vocab_size
         self.wte = nn.Embedding(vocab, d)
         self.wpe = nn.Embedding(config.max_seq_len, d) if config.positions == "learned" else None
@@ -252,7 +293,10 @@ class Transformer(nn.Module):
         decoding = caches is not None and bool(caches[0])
         if decoding and (length != 1 or doc_ids is not None):
             raise ValueError("with a filled cache, feed one token at a time and no doc_ids")
-        mask = None if doc_ids is None else document_mask(doc_ids, causal=decoder)
+        mask = None
+        if doc_ids is not None:
+            flex = self.document_attention == "flex" and not (self.training and c.dropout > 0)
+            mask = (document_block_mask if flex else document_mask)(doc_ids, causal=decoder)
         # One new token may see every cached key; SDPA's is_causal would align it with the first.
         is_causal = decoder and mask is None and not decoding
         for i, block in enumerate(self.blocks):

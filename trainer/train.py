@@ -289,8 +289,14 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
 
     torch.manual_seed(t.seed)  # the initial weights: the same on every rank
     model = build_model(config, tokenizer["vocab_size"]).to(runtime.device)
+    # Document masking on CUDA, compiled: FlexAttention (block mask, a fused kernel), with the blocks
+    # compiled one by one so that the block mask is made outside them. Otherwise the dense SDPA mask.
+    flex = d.document_masking and cuda and use_compile
+    model.document_attention = "flex" if flex else "dense"
+    attention = ("flex (document, block mask)" if flex else "sdpa (dense document mask)") if d.document_masking \
+        else ("sdpa (causal)" if config.objective == "clm" else "sdpa (no mask)")
     # Wrap first: FSDP2 replaces the parameters with sharded ones, which the optimiser must hold.
-    wrapped = distributed.wrap(model, runtime, t.distributed, use_compile)
+    wrapped = distributed.wrap(model, runtime, t.distributed, use_compile, bf16=dtype == "bf16", compile_blocks=flex)
     optimizer = model.configure_optimizer(config.optim.weight_decay, config.optim.lr,
                                           (config.optim.beta1, config.optim.beta2), runtime.device.type)
     chash = config_hash(config)
@@ -321,6 +327,7 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
     log.write({"event": "config", "config": config.to_json(), "config_hash": chash, "data": data,
                "data_fingerprint": train_shards.fingerprint, "tokenizer_fingerprint": tokenizer["fingerprint"],
                "world_size": runtime.world_size, "device": device_name or "cpu", "dtype": dtype, "compile": use_compile,
+               "attention": attention,
                "parameters": model.num_parameters(non_embedding=False), "flops_per_token": flops,
                "peak_flops": peak, "mfu_formula": "tokens/s * (6N + 12*L*d*T) / (peak * world_size)",
                "resumed_from": str(resume_from) if resume_from else None,
@@ -381,6 +388,8 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
             last = {"step": step, "tokens": tokens_seen, "loss": loss_sum / max(targets, 1),
                     "batch_digest": int(digest) % _DIGEST_MOD,
                     "lr": lr, "grad_norm": round(float(grad_norm), 4), **throughput.report(),
+                    **({"max_memory_gib": round(torch.cuda.max_memory_allocated(runtime.device) / 2**30, 2)}
+                       if cuda else {}),
                     "elapsed_s": round(time.perf_counter() - started, 2)}
             log.write(last)
         if (t.eval_every and step % t.eval_every == 0) or step == t.max_steps:
