@@ -345,3 +345,34 @@ def test_the_loaders_batches_are_int32_with_digest_and_count(token_shards):
             assert torch.equal(inputs["doc_ids"].long(), batch["doc_ids"][:, :-1].long())
         else:
             assert n == len(batch["mlm_positions"]) == int((inputs["targets"] != -100).sum()) > 0
+
+
+def test_fsdp2_gathers_bf16_parameters_and_compiles_each_block(tmp_path):
+    """FSDP2 as torchtitan applies it: in bf16 a MixedPrecisionPolicy (bf16 parameters in the forward,
+    fp32 reduction, fp32 sharded master weights), and each block compiled on its own (in place: the
+    parameter names, and so the checkpoints, do not change). In one process, on a 1-rank gloo group."""
+    import torch.distributed as dist
+
+    from trainer import distributed
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        torch.manual_seed(0)
+        model = Transformer(ModelConfig(vocab_size=64, n_layer=2, n_head=2, d_model=32, max_seq_len=16))
+        names = [name for name, _ in model.named_parameters()]
+        seen = []
+        model.blocks[0].attn.qkv.register_forward_pre_hook(lambda module, args: seen.append(module.weight.dtype))
+        wrapped = distributed.wrap(model, Runtime(0, 2, 0, torch.device("cpu")), "fsdp", compile_model=True,
+                                   bf16=True)
+        assert wrapped is model and all(block._compiled_call_impl is not None for block in model.blocks)
+        assert model._compiled_call_impl is None  # not the whole sharded model
+        assert [name for name, _ in model.named_parameters()] == names
+        assert all(p.dtype == torch.float32 for p in model.parameters())  # the master weights
+        for block in model.blocks:  # run eager here: compiling on 2 shared cores takes minutes
+            block._compiled_call_impl = None
+        x = torch.randint(0, 64, (2, 16))
+        model(x, x).loss.backward()
+        assert seen == [torch.bfloat16]
+        assert all(p.grad.dtype == torch.float32 for p in model.parameters())
+    finally:
+        dist.destroy_process_group()
