@@ -3,7 +3,7 @@ funnel printed at the end of a run."""
 
 from collections import defaultdict
 
-STAGES = ("read", "extract", "normalise", "langid", "quality", "dedup", "near_dedup", "boilerplate", "pii")
+STAGES = ("read", "extract", "normalise", "langid", "quality", "decontaminate", "dedup", "near_dedup", "boilerplate", "pii")
 
 
 def build_stats(counters: list[tuple[str, dict, int]], stages_run: tuple[str, ...] = STAGES) -> dict:

@@ -16,6 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils.shared import Shared
 
 from filters.base import FilterChain
+from filters.decontaminate import DEFAULT_NGRAM, NgramIndex, file_ngrams, merge
 from filters.langid import LanguageIdentifier
 from filters.normalise import normalise_text
 from pipelines.sources.html import charset_from_content_type, html_to_text
@@ -39,6 +40,13 @@ class Stage:
 
     def apply(self, doc: dict):
         raise NotImplementedError
+
+    def side_input(self, pipeline):
+        """A side input the stage needs (given to `receive` before each document), or None."""
+        return None
+
+    def receive(self, value) -> None:
+        pass
 
 
 class Extract(Stage):
@@ -177,6 +185,57 @@ class RedactPii(Stage):
         return doc
 
 
+class Decontaminate(Stage):
+    """Rejects a document that shares an n-gram with the evaluation texts (filters.decontaminate),
+    reason `contaminated`, the first shared n-gram in the detail. The evaluation files are read and
+    hashed in the pipeline, a file per task, and the sorted hashes reach every worker as a singleton
+    side input of bytes (8 per n-gram), so any runner can run it."""
+
+    name = "decontaminate"
+
+    def __init__(self, paths: tuple[str, ...], n: int = DEFAULT_NGRAM):
+        self.paths = tuple(paths)
+        self.n = n
+        self._payload = self._index = None
+
+    def side_input(self, pipeline):
+        ngrams = (pipeline
+                  | "DecontaminationFiles" >> beam.Create(list(self.paths))
+                  | "SpreadDecontaminationFiles" >> beam.Reshuffle()
+                  | "DecontaminationNgrams" >> beam.Map(file_ngrams, self.n)
+                  | "MergeDecontaminationNgrams" >> beam.CombineGlobally(_MergeNgrams(self.n)))
+        return beam.pvalue.AsSingleton(ngrams)
+
+    def receive(self, payload: bytes):
+        if payload is not self._payload:  # the same object for every document of a bundle, at least
+            self._index, self._payload = NgramIndex.from_bytes(payload), payload
+
+    def apply(self, doc):
+        match = self._index.check(doc["text"], doc.get("lang"))
+        if match is not None:
+            return Rejected(doc, self.name, "contaminated", f'{self.n}-gram "{match}"')
+        return doc
+
+
+class _MergeNgrams(beam.CombineFn):
+    """Per-file hash arrays -> the bytes of one NgramIndex."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, accumulator, hashes):
+        return accumulator + [hashes]
+
+    def merge_accumulators(self, accumulators):
+        return [merge(a for acc in accumulators for a in acc)]
+
+    def extract_output(self, accumulator):
+        return NgramIndex(merge(accumulator), self.n).to_bytes()
+
+
 class StageFn(CountingDoFn):
     """Runs one stage; kept documents go to the main output, the rest to tagged outputs, and every
     outcome is counted (pipelines.transforms.metrics)."""
@@ -194,6 +253,14 @@ class StageFn(CountingDoFn):
     def process(self, doc):
         tag, result = run_stage(self, self.stage, doc)
         yield result if tag is None else beam.pvalue.TaggedOutput(tag, result)
+
+
+class SideInputStageFn(StageFn):
+    """StageFn for a stage with a side input."""
+
+    def process(self, doc, side):
+        self.stage.receive(side)
+        yield from super().process(doc)
 
 
 def run_stage(counting: CountingDoFn, stage: Stage, doc: dict) -> tuple[str | None, dict]:
@@ -219,5 +286,7 @@ def run_stage(counting: CountingDoFn, stage: Stage, doc: dict) -> tuple[str | No
 
 def apply_stage(docs, stage: Stage):
     """docs -> (kept, rejects, quarantine) PCollections."""
-    out = docs | f"Stage:{stage.name}" >> beam.ParDo(StageFn(stage)).with_outputs(REJECTS, QUARANTINE, main="kept")
+    side = stage.side_input(docs.pipeline)
+    fn = beam.ParDo(StageFn(stage)) if side is None else beam.ParDo(SideInputStageFn(stage), side)
+    out = docs | f"Stage:{stage.name}" >> fn.with_outputs(REJECTS, QUARANTINE, main="kept")
     return out.kept, out[REJECTS], out[QUARANTINE]
