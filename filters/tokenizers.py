@@ -19,8 +19,8 @@ import sys
 import threading
 import unicodedata
 from functools import lru_cache
-from itertools import chain, compress, filterfalse, repeat
-from operator import is_
+from itertools import compress, filterfalse
+from operator import not_
 
 from filters.text import TERMINAL_PUNCTUATION
 from filters.words import PieceSplitter
@@ -69,9 +69,10 @@ class SpacySplitter:
         self._lock = threading.Lock()  # spaCy's memory zones are not for concurrent use
         # spaCy's rules in Python (English); None leaves every new piece to spaCy
         self._split = PieceSplitter.for_tokenizer(self._nlp.tokenizer)
-        # piece -> its tokens. A piece that is one token maps to a tuple of that very string, so the
-        # words handed on are strings whose hashes are already computed (the filters look words up).
-        self._tokens: dict[str, tuple[str, ...]] = {}
+        self._tokens: dict[str, str] = {}  # piece -> its tokens joined by spaces
+        # the special cases of letters only that are more than one token ("cannot" -> "can not")
+        self._letters = {} if self._split is None else {
+            piece: " ".join(self._split(piece)) for piece in self._split.letter_specials}
         # pieces whose tokens may depend on their neighbours -> (first, last) token before the matcher
         self._in_context: dict[str, tuple[str, str]] = {}
         # piece -> sentencizer transitions from "no period seen" and from "period seen"
@@ -79,17 +80,23 @@ class SpacySplitter:
 
     def words(self, text: str) -> list[str]:
         pieces = text.split()
-        tokens = self._tokens
-        found = list(map(tokens.get, pieces))
-        if not all(found):  # pieces not met before (or since the cache started again); tuples are never empty
-            learnt = self._learn(list(dict.fromkeys(compress(pieces, map(is_, found, repeat(None))))))
-            found = list(map(learnt.get, pieces, found))
-        if not self._in_context.keys().isdisjoint(pieces):
-            for start, end, run in reversed(self._tied_runs(text, pieces, found)):
-                found[start:end] = [run]
-        return list(chain.from_iterable(found))
+        if self._split is None:
+            odd = list(dict.fromkeys(pieces))
+        else:  # English: a piece of letters is one token, unless a special case (in _letters)
+            odd = list(dict.fromkeys(filterfalse(str.isalpha, pieces)))
+        # Each piece becomes its tokens joined by spaces, and the whole splits again into words:
+        # no Python code runs per piece.
+        joined = self._letters.copy()
+        joined.update(zip(odd, self._joined_tokens(odd)))
+        runs = [] if self._in_context.keys().isdisjoint(odd) else self._tied_runs(text, pieces, joined)
+        if not runs:
+            return " ".join(map(joined.get, pieces, pieces)).split()
+        parts = list(map(joined.get, pieces, pieces))
+        for start, end, tokens in runs:
+            parts[start:end] = [tokens] + [""] * (end - start - 1)
+        return " ".join(parts).split()
 
-    def _tied_runs(self, text: str, pieces: list[str], found: list[tuple]) -> list[tuple[int, int, tuple]]:
+    def _tied_runs(self, text: str, pieces: list[str], joined: dict[str, str]) -> list[tuple[int, int, str]]:
         """Runs of pieces that spaCy's special-case matcher may tie together (see
         PieceSplitter.link_pairs), and spaCy's tokens for each: a run holds a piece whose matcher
         pass changed its tokens and the neighbours it is tied to, met by a single space, with tokens
@@ -99,8 +106,8 @@ class SpacySplitter:
 
         def tied(a: int, b: int) -> bool:
             first, second = pieces[a], pieces[b]
-            left = context[first][1] if first in context else found[a][-1]
-            right = context[second][0] if second in context else found[b][0]
+            left = context[first][1] if first in context else joined.get(first, first).rpartition(" ")[2]
+            right = context[second][0] if second in context else joined.get(second, second).partition(" ")[0]
             if (left, right) not in pairs:
                 return False
             if not spans:
@@ -118,17 +125,27 @@ class SpacySplitter:
                 end += 1
             if end - start > 1:
                 with self._lock, self._nlp.memory_zone():
-                    run = tuple(t.text for t in self._nlp.tokenizer(text[spans[start][0]:spans[end - 1][1]])
-                                if not t.is_space)
-                runs.append((start, end, run))
+                    tokens = [t.text for t in self._nlp.tokenizer(text[spans[start][0]:spans[end - 1][1]])]
+                runs.append((start, end, " ".join(tokens)))
         return runs
 
-    def _tokens_of(self, piece: str) -> tuple[str, ...]:
-        found = self._tokens.get(piece)
-        return found if found is not None else self._learn([piece])[piece]
+    def _joined_tokens(self, pieces: list[str]) -> list[str]:
+        found = list(map(self._tokens.get, pieces))
+        if not all(found):
+            missing = list(compress(pieces, map(not_, found)))
+            found = list(map(self._learn(missing).get, pieces, found))
+        return found
 
-    def _learn(self, pieces: list[str]) -> dict[str, tuple[str, ...]]:
-        """Tokenize new pieces (distinct), remember and return their tokens."""
+    def _tokens_of(self, piece: str) -> list[str]:
+        joined = self._tokens.get(piece)
+        if joined is None:
+            if self._split is not None and piece.isalpha() and piece not in self._split.letter_specials:
+                return [piece]
+            joined = self._learn([piece])[piece]
+        return joined.split(" ")
+
+    def _learn(self, pieces: list[str]) -> dict[str, str]:
+        """Tokenize new pieces, remember and return their joined tokens."""
         if len(self._tokens) + len(pieces) >= _MAX_CACHE:
             self._tokens = {}  # a new one: another thread may be reading the old
         if len(self._in_context) >= _MAX_CACHE:  # a few pieces in a thousand: seldom
@@ -136,14 +153,12 @@ class SpacySplitter:
         if self._split is None:
             with self._lock:
                 learnt = self._spacy_tokens(pieces)
-        else:  # English: a piece of letters is one token, unless a special case ("cannot" -> can not)
-            split, in_context, specials = self._split.split, self._in_context, self._split.letter_specials
-            letters = list(filterfalse(specials.__contains__, filter(str.isalpha, pieces)))
-            learnt = dict(zip(letters, zip(letters)))  # piece -> (piece,), without a Python loop
-            for piece in filterfalse(learnt.__contains__, pieces):
+        else:
+            learnt, split, in_context = {}, self._split.split, self._in_context
+            for piece in pieces:
                 tokens, ends = split(piece)
-                # One token is the piece itself: the very string, whose hash is known.
-                learnt[piece] = tuple(tokens) if len(tokens) > 1 else (piece,)
+                # One token is the piece itself: the very key, one object less to reach.
+                learnt[piece] = " ".join(tokens) if len(tokens) > 1 else piece
                 if ends:
                     in_context[piece] = ends
         self._tokens.update(learnt)
@@ -168,8 +183,7 @@ class SpacySplitter:
                 while index + 1 < len(starts) and token.idx >= starts[index + 1]:
                     index += 1
                 tokens_of[index].append(token.text)
-        return {piece: tuple(tokens) if len(tokens) != 1 or tokens[0] != piece else (piece,)
-                for piece, tokens in zip(pieces, tokens_of)}
+        return {piece: " ".join(tokens) for piece, tokens in zip(pieces, tokens_of)}
 
     def _transition(self, tokens, seen_period: bool) -> tuple[int, bool]:
         """spaCy's Sentencizer over these tokens: (sentence starts added, period seen after)."""
