@@ -4,7 +4,7 @@
 # 124M with document masking (FlexAttention) on one GPU: tokens/s, MFU, peak memory. About 5 to 7 minutes
 # on one H200, compilation included; it stops itself before 8 (GPU_BUDGET_S, default 450 s).
 #
-#   run: bash bench/gpu.sh            results: $OUT/gpu.json (rewritten as each stage finishes),
+#   run: bash bench/gpu.sh  (device tool: timeout_s 540)   results: $OUT/gpu.json (rewritten as each stage finishes),
 #                                     $OUT/gpu.log (everything printed), $OUT/NAME.log.jsonl per run
 #
 # It always reports: gpu.json exists from the first second and says how far it got and why it stopped.

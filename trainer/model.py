@@ -123,12 +123,12 @@ _compiled_flex = None
 
 
 def flex_attention(q, k, v, block_mask):
-    """FlexAttention: on CUDA compiled once (a fused kernel; inside a compiled block it is inlined),
-    elsewhere eager (torch's reference implementation: correct, not fast)."""
+    """FlexAttention: traced into the graph inside compiled code (a fused kernel), compiled once on its own
+    when called eagerly on CUDA, and eager elsewhere (torch's reference implementation: correct, slow)."""
     global _compiled_flex
     from torch.nn.attention.flex_attention import flex_attention as flex
 
-    if not q.is_cuda:
+    if not q.is_cuda or torch.compiler.is_compiling():
         return flex(q, k, v, block_mask=block_mask)
     if _compiled_flex is None:
         _compiled_flex = torch.compile(flex, dynamic=False)

@@ -110,6 +110,8 @@ class Objective:
         else:  # masked by `collate`
             out = {"input_ids": to_device("masked_ids").long(), "targets": to_device("labels").long(),
                    "mlm_positions": to_device("mlm_positions").long()}
+            # Their number changes from batch to batch: compiled once for any count, not again at the second.
+            torch._dynamo.maybe_mark_dynamic(out["mlm_positions"], 0)
         if self.document_masking:
             doc_ids = to_device("doc_ids")
             out["doc_ids"] = doc_ids[:, :-1] if self.kind == "clm" else doc_ids
