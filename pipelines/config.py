@@ -54,7 +54,7 @@ class CurateConfig:
     languages: tuple[str, ...] = ()
     min_lang_score: float = 0.0
     lid_model: str | None = None
-    extractor: str = "resiliparse"
+    extractor: str = "cascade"  # pipelines.sources.html.DEFAULT_EXTRACTOR; docs/extraction.md
     extract_timeout_s: float = 10.0
     boilerplate_lines: int = 0  # remove lines found in more than this many documents (0: off)
     dedup: str = "minhash"  # minhash includes exact

