@@ -124,6 +124,12 @@ bench: venv
 bench-filters: venv
 	$(PY) bench/filters.py --data-dir $(DATA_DIR) --peers-python $(PEERS_VENV)/bin/python
 
+# Extraction quality against human ground truth (WCXB dev, AEB, trafilatura's set), every extractor
+# setting side by side, and pages/s (docs/extraction.md).
+.PHONY: bench-extraction
+bench-extraction: venv
+	$(PY) bench/extraction.py --data-dir $(DATA_DIR)
+
 # Near-dedup quality, speed beside datasketch and datatrove, scale to 1M documents, and the peers'
 # corpus side by side (the peer parts need make peers-venv and the corpus of ../shared/peers/README.md).
 bench-dedup: venv

@@ -316,10 +316,33 @@ def plagiarism_short_answers_clough_stevenson(src: Path, out: Path) -> None:
     shutil.copyfile(src / "orig_taska.txt", out / "orig_taska.txt")
 
 
+# Real pages whose main text an extractor setting lost (tests/test_extraction_quality.py): a Squarespace
+# blog post whose <article> carries `has-comments`, forum threads, a product page.
+WEB_PAGES = ("https://www.azurefarmlife.com/farm-blog/herbs-and-flowers-for-organic-pest-control-in-the-garden",
+             "https://community.ricksteves.com/travel-forum/beyond-europe/first-trip-to-japan",
+             "https://woodworkingmasterclasses.com/discussions/topic/starting-projects-of-an-absolute-beginner/",
+             "https://pcpartpicker.com/product/FLRzK8/amd-ryzen-7-7800x3d-42-ghz-8-core-processor-100-100000910wof")
+
+
+def web_pages_raw(src: Path, out: Path) -> None:
+    import json
+
+    records = warc_records(src / "wcxb_dev_sample.warc.gz")
+    kept = [records[0]] + [r for r in records if r[0] == "response" and r[1] in WEB_PAGES]
+    assert len(kept) == 1 + len(WEB_PAGES)
+    (out / "wcxb_dev_sample.warc.gz").write_bytes(b"".join(r[2] for r in kept))
+    with gzip.open(src / "ground_truth_wcxb_dev.json.gz", "rt", encoding="utf-8") as f:
+        truth = json.load(f)
+    chosen = {url: truth[url] for url in WEB_PAGES}
+    (out / "ground_truth_wcxb_dev.json.gz").write_bytes(gz(json.dumps(chosen, indent=1, ensure_ascii=False).encode()))
+    lines = (src / "index.jsonl").read_bytes().splitlines(keepends=True)
+    (out / "index.jsonl").write_bytes(b"".join(line for line in lines if json.loads(line)["url"] in WEB_PAGES))
+
+
 FOLDERS = (cc_warc_2020_34_resiliparse, web_warc_dolma_wget, cc_whirlwind_warc_wet_wat, wet_ccnet_test_sample,
            ccnet_jsonl_dolma, enwiki_xml_dump_sample, gutenberg_en, udhr2_unicode, fortunes_multilingual,
            debian_reference_html, ldnoobw, easylist_url_blocklist, wikitext2, plagiarism_short_answers_clough_stevenson,
-           dclm_human_quality_labels)
+           dclm_human_quality_labels, web_pages_raw)
 
 
 def make(source: Path, output: Path) -> None:
