@@ -196,7 +196,7 @@ class Decontaminate(Stage):
     def __init__(self, paths: tuple[str, ...], n: int = DEFAULT_NGRAM):
         self.paths = tuple(paths)
         self.n = n
-        self._payload = self._index = None
+        self._header = self._index = None
 
     def side_input(self, pipeline):
         ngrams = (pipeline
@@ -207,8 +207,9 @@ class Decontaminate(Stage):
         return beam.pvalue.AsSingleton(ngrams)
 
     def receive(self, payload: bytes):
-        if payload is not self._payload:  # the same object for every document of a bundle, at least
-            self._index, self._payload = NgramIndex.from_bytes(payload), payload
+        header = NgramIndex.header_of(payload)  # with the hashes' digest: a bundle that gets them anew
+        if header != self._header:              # does not remake the index's table
+            self._index, self._header = NgramIndex.from_bytes(payload), header
 
     def apply(self, doc):
         match = self._index.check(doc["text"], doc.get("lang"))
