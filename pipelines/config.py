@@ -32,7 +32,7 @@ from filters.presets import DEFAULT_PRESET, expand_vars
 from pipelines.sources.html import EXTRACTORS
 from pipelines.sources.records import DEFAULT_MAX_DOC_BYTES
 from pipelines.transforms.near_dedup import VERIFY_MODES
-from pipelines.transforms.read import SourceSpec
+from pipelines.transforms.read import SourceSpec, match_files
 from schemas.errors import UsageError
 
 DEDUP_MODES = ("none", "exact", "minhash")
@@ -69,6 +69,9 @@ class CurateConfig:
     dedup_index: str | None = None  # save band keys here, and dedup against what is already there
     dedup_fanout: int = 16
     pii: bool = True  # redact e-mail addresses, public IPs and phone numbers after dedup
+    # Evaluation files or globs: documents sharing a word n-gram with them are rejected (docs/decontamination.md)
+    decontaminate: tuple[str, ...] = ()
+    decontaminate_ngram: int = 13
     shard_bytes: int = 256 << 20  # text bytes per output shard; zstd files are about 3-4x smaller
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
     reshuffle: bool | None = None  # spread records over workers; None: unless one local worker runs all
@@ -79,6 +82,7 @@ class CurateConfig:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["sources"] = [s.__dict__ for s in self.sources]
         out["languages"] = list(self.languages)
+        out["decontaminate"] = list(self.decontaminate)
         return out
 
 
@@ -208,7 +212,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 
 # What a recipe value may be, by CurateConfig field, from the field's annotation (a float field takes
 # an int too); where a recipe may say more than the annotation: languages as "en,de", dedup_verify: true.
-_RECIPE_EXTRA = {"languages": (list, str), "dedup_verify": (bool,)}
+_RECIPE_EXTRA = {"languages": (list, str), "dedup_verify": (bool,), "decontaminate": (list, str)}
 _SOURCE_TYPES = {"name": (str,), "type": (str,), "glob": (str,), "options": (dict,), "filters": (str, type(None))}
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
                dict: "a mapping", type(None): "null", tuple: "a list"}
@@ -246,9 +250,9 @@ def check_recipe(recipe) -> None:
             continue
         allowed = _field_types(known[key].type) + _RECIPE_EXTRA.get(key, ())
         _expect(value, allowed, key)
-        if key == "languages" and isinstance(value, list):
-            for i, lang in enumerate(value):
-                _expect(lang, (str,), f"languages[{i}]")
+        if key in ("languages", "decontaminate") and isinstance(value, list):
+            for i, item in enumerate(value):
+                _expect(item, (str,), f"{key}[{i}]")
     sources = recipe.get("sources")
     if sources is None:
         return
@@ -286,6 +290,9 @@ def build_config(recipe: dict | None, inputs: list[str], output: str, overrides:
         langs = settings["languages"]
         langs = langs.split(",") if isinstance(langs, str) else langs or ()
         settings["languages"] = tuple(lang.strip() for lang in langs if lang.strip())
+    if "decontaminate" in settings:  # a path or a list of them; local ones made absolute for the workers
+        paths = settings["decontaminate"]
+        settings["decontaminate"] = tuple(absolute(expand_vars(p)) for p in ([paths] if isinstance(paths, str) else paths))
     if isinstance(settings.get("dedup_verify"), bool):  # YAML `dedup_verify: true` means exact
         settings["dedup_verify"] = "exact" if settings["dedup_verify"] else None
     config = replace(CurateConfig(sources=tuple(sources), output=absolute(output)), **settings)
@@ -308,7 +315,11 @@ def _check_values(config: CurateConfig) -> None:
                "dedup_threshold": (config.dedup_threshold, 0, 1), "dedup_num_perm": (config.dedup_num_perm, 1, None),
                "dedup_ngram": (config.dedup_ngram, 1, None), "dedup_rounds": (config.dedup_rounds, 1, None),
                "boilerplate_lines": (config.boilerplate_lines, 0, None),
-               "max_doc_bytes": (config.max_doc_bytes, 0, None)}
+               "max_doc_bytes": (config.max_doc_bytes, 0, None),
+               "decontaminate_ngram": (config.decontaminate_ngram, 1, None)}
     for name, (value, low, high) in numbers.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or (high is not None and value > high):
             raise ConfigError(f"{name} must be a number in [{low}, {high if high is not None else 'inf'}], got {value!r}")
+    for path in config.decontaminate:
+        if not match_files(path):
+            raise ConfigError(f"decontaminate: {path!r} matches no files")

@@ -40,7 +40,7 @@ from pipelines.transforms.read import ReadSources, match_files
 from pipelines.transforms.spill import (EVIDENCE, FILES, NODES, SIZES, SUMMARIES, DedupPlan, Sketcher,
                                        SpillDocuments, SpillRows)
 from filters.pii import PiiRedactor
-from pipelines.transforms.stages import Extract, LanguageId, Normalise, Quality, RedactPii, apply_stage
+from pipelines.transforms.stages import Decontaminate, Extract, LanguageId, Normalise, Quality, RedactPii, apply_stage
 from pipelines.transforms.write import WriteShards, by_id, no_partition
 from schemas import DOCUMENT_SCHEMA, INDEX_SCHEMA, QUARANTINE_SCHEMA, REJECT_SCHEMA, SCHEMA_VERSION
 from schemas.dataset_card import curation_card
@@ -55,7 +55,7 @@ def _stage_partition(row):
 def stages_run(config: CurateConfig) -> tuple[str, ...]:
     """The run's stages, in order (accounting.STAGES lists them all)."""
     skipped = {"boilerplate": not config.boilerplate_lines, "dedup": config.dedup == "none",
-               "near_dedup": config.dedup != "minhash", "pii": not config.pii}
+               "near_dedup": config.dedup != "minhash", "pii": not config.pii, "decontaminate": not config.decontaminate}
     return tuple(s for s in accounting.STAGES if not skipped.get(s, False))
 
 
@@ -105,7 +105,7 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
         Normalise(),
         LanguageId(config.lid_model, config.languages, config.min_lang_score),
         Quality(filter_chain, chains_by_source),
-    ]
+    ] + ([Decontaminate(_decontamination_files(config), config.decontaminate_ngram)] if config.decontaminate else [])
     for stage in stages:
         docs, rejected, quarantined = apply_stage(docs, stage)
         label = stage.name.capitalize()
@@ -154,6 +154,11 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
                                                      "quarantine": QUARANTINE_SCHEMA})))
     if write_index:  # into the run first; the driver adds them to the index if the run succeeds
         applied[INDEX] | "WriteIndex" >> WriteShards(out, "index", INDEX_SCHEMA, no_partition, by_id, config.shard_bytes)
+
+
+def _decontamination_files(config: CurateConfig) -> tuple[str, ...]:
+    """The evaluation files the decontaminate globs match, each once, sorted."""
+    return tuple(sorted({path for glob in config.decontaminate for path in match_files(glob)}))
 
 
 def _or_empty(pipeline, pcoll, label: str):
@@ -376,6 +381,7 @@ def run(argv: list[str] | None = None) -> RunResult:
         "max_doc_bytes": args.max_doc_bytes, "reshuffle": False if args.no_reshuffle else None,
         "overwrite": args.overwrite or None, "allow_empty": args.allow_empty or None,
         "pii": False if args.no_pii else None,
+        "decontaminate": args.decontaminate, "decontaminate_ngram": args.decontaminate_ngram,
     }
     config = build_config(recipe, args.input or [], args.output, overrides)
     return run_config(config, beam_args, argv=sys.argv if argv is None else argv, progress=not args.quiet)
@@ -483,6 +489,11 @@ def parse_args(argv: list[str] | None):
                         help="do not spread records across workers (default: spread unless one local worker)")
     parser.add_argument("--allow-empty", action="store_true", help="a stage that keeps nothing is not an error")
     parser.add_argument("--no-pii", action="store_true", help="keep e-mail addresses, IPs and phone numbers")
+    parser.add_argument("--decontaminate", nargs="+", metavar="PATH",
+                        help="evaluation texts (files or globs: plain text, JSONL, Parquet): reject documents that "
+                             "share a word n-gram with them (docs/decontamination.md)")
+    parser.add_argument("--decontaminate-ngram", type=int, metavar="N",
+                        help="words per n-gram for --decontaminate (default 13, GPT-3's)")
     parser.add_argument("--quiet", action="store_true", help="no progress report while the run reads its input")
     parser.add_argument("--seal-index-part", action="store_true",
                         help="run nothing: write the manifest.json of the dedup-index part that the finished run "
