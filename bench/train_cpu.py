@@ -75,6 +75,7 @@ def plain(data: Path, steps: int) -> float:
     times = []
     for ids in batches:
         start = time.perf_counter()
+        ids = ids.long()  # the loader's batches are int32; the trainer widens them in its step too
         loss = model(ids[:, :-1], targets=ids[:, 1:]).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
