@@ -5,6 +5,8 @@ The curation pipeline spills documents and deduplicates compact records of them
 dedup.decide outcomes, on documents given whole.
 """
 
+import atexit
+import shutil
 import tempfile
 
 import apache_beam as beam
@@ -70,9 +72,11 @@ class NearDedup(beam.PTransform):
         super().__init__()
         sketcher = Sketcher(hasher, bands, rows, keep_signature=verify is not None, keep_shingles=verify == "exact")
         self.plan = DedupPlan(sketcher, verify=verify is not None, by_text=False)
-        # Band files go to a folder of the process's own; NearDedup is for tests and benchmarks.
-        self.near = NearClusters(tempfile.mkdtemp(prefix="near-dedup-"), bands, rows, verify, verify_threshold,
-                                 components, max_rounds, fanout)
+        # Band files go to a folder of the process's own, removed when it exits; NearDedup is for
+        # tests and benchmarks (a run keeps its band files under its output's _work/).
+        work = tempfile.mkdtemp(prefix="near-dedup-")
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
+        self.near = NearClusters(work, bands, rows, verify, verify_threshold, components, max_rounds, fanout)
 
     def expand(self, docs):
         return docs | _DedupDocs("minhash", self.plan, self.near)
