@@ -3,7 +3,8 @@
     python -m pipelines.curate --config RECIPE --output DIR [options] [Beam options]
     python -m pipelines.curate --input GLOB [--input GLOB ...] --output DIR [options] [Beam options]
 
-Flow (DESIGN.md section 1): read -> extract -> normalise -> langid -> quality -> dedup -> pii -> write.
+Flow (docs/scale.md): read -> extract -> normalise -> langid -> quality [-> decontaminate] -> dedup ->
+boilerplate lines -> pii -> write.
 Standard Beam options pass through (`--runner DataflowRunner --project ... --temp_location gs://...`);
 without `--runner` the local FnApiRunner is used.
 """
