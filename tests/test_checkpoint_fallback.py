@@ -108,7 +108,8 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_earlier_one(run_dir, toke
     assert [d["path"] for d in config["damaged_checkpoints"]] == [str(run_dir / "checkpoints" / NEWEST)]
     assert str(damaged) in config["damaged_checkpoints"][0]["error"]
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4, 3, 4, 5]  # steps 3 and 4 again, from step 2
+    # Steps 3 and 4 done again, from step 2: the log holds each step once, the resumed run's.
+    assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4, 5]
     # The damaged one is moved aside, kept for inspection; the resumed run's checkpoints replace it.
     assert (run_dir / "checkpoints" / f"{NEWEST}.damaged" / damaged.name).exists()
     assert [p.name for p in checkpoint.checkpoints(run_dir / "checkpoints")] == [NEWEST, "step-0000005"]
@@ -315,9 +316,9 @@ def test_two_ranks_resume_from_the_step_rank_0_picks(run_dir, token_shards, tmp_
     assert config["world_size"] == 2 and config["resumed_from"].endswith(EARLIER), config
     assert [d["path"] for d in config["damaged_checkpoints"]] == [str(run_dir / "checkpoints" / NEWEST)]
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    again = [r for r in log if "loss" in r][len(first):]
-    assert [r["step"] for r in again] == [3, 4, 5]
-    for r in again[:2]:  # both ranks from step 2: the global batches of the first run
+    logged = [r for r in log if "loss" in r]
+    assert [r["step"] for r in logged] == [1, 2, 3, 4, 5]  # 3 and 4 done again replace the first run's
+    for r in logged[2:4]:  # both ranks from step 2: the global batches of the first run
         assert r["batch_digest"] == first[r["step"]]["batch_digest"], (r, first[r["step"]])
         assert r["loss"] == pytest.approx(first[r["step"]]["loss"], rel=1e-5)
     assert (run_dir / "checkpoints" / f"{NEWEST}.damaged").is_dir()
