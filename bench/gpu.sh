@@ -18,7 +18,7 @@
 # `bash bench/gpu.sh --dry-run` does all of it on a CPU (a torch without CUDA will do; no pip), small.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/gpu-out}
+OUT=${OUT:-$PWD/runs/gpu-check}
 BUDGET=${GPU_BUDGET_S:-450}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/gpu.log") 2>&1

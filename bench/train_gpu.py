@@ -1,8 +1,8 @@
 """GPU check of the trainer: GPT-2 124M, BERT-base and GPT-2 124M with document masking on one GPU
 (run by bench/gpu.sh), built to report something whatever fails.
 
-    python3 bench/train_gpu.py --out DIR [--steps 40] [--budget 440] [--compile auto|on|off] [--work DIR]
-    python3 bench/train_gpu.py --out DIR --dry-run       # the same stages and three runs on a CPU, small
+    python3 bench/train_gpu.py [--out DIR] [--steps 40] [--budget 440] [--compile auto|on|off] [--work DIR]
+    python3 bench/train_gpu.py --dry-run [--out DIR]     # the same stages and three runs on a CPU, small
 
 Stages, each written into DIR/gpu.json as soon as it finishes (rewritten whole, atomically):
 1. environment: python, torch, CUDA and the device, the C compiler Inductor's Triton launcher needs,
@@ -181,7 +181,8 @@ def summarise(log_file: Path) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="gpu.json and the runs' logs (nothing large)")
+    parser.add_argument("--out", default=os.environ.get("OUT") or str(REPO / "runs" / "gpu-check"),
+                        help="gpu.json and the runs' logs, nothing large (default: $OUT, else runs/gpu-check)")
     parser.add_argument("--work", help="token shards and run folders (default: a new temporary folder, removed after)")
     parser.add_argument("--steps", type=int, help="steps a run (default 40; 3 with --dry-run)")
     parser.add_argument("--budget", type=float, default=440, help="seconds for everything; runs get what is left")
