@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from pipelines.report import ablation
 from pipelines.report.compare import compare
 from pipelines.report.page import render
 from pipelines.report.plots import draw_all
@@ -28,6 +29,9 @@ def write_report(run: Path, tokens: Path | None = None, train: Path | None = Non
     train = train or (run.parent / f"{run.name}-train")
     summary = build_summary(run, tokens if tokens.exists() else None, train if train.exists() else None)
     plots = draw_all(summary, run / PLOTS)
+    found = ablation.find(run)  # a variant of an ablation (pipelines.ablation): the Ablation section
+    if found:
+        summary["ablation"] = found
     (run / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     page = run / "report.html"
     page.write_text(render(summary, PLOTS, plots), encoding="utf-8")

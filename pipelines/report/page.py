@@ -169,4 +169,10 @@ def render(summary: dict, folder: str, plots: dict) -> str:
             f"fingerprint {esc(s['fingerprint'])}, {esc(s['created'])}</p>"
             + funnel_section(s, folder, plots) + language_section(s, folder, plots)
             + signal_section(s, folder, plots) + dedup_section(s, folder, plots) + rejects_section(s)
-            + shards_section(s) + training_section(s, folder, plots) + "</body></html>\n")
+            + shards_section(s) + training_section(s, folder, plots) + _ablation(s) + "</body></html>\n")
+
+
+def _ablation(s: dict) -> str:
+    from pipelines.report.ablation import section  # it imports this module
+
+    return section(s.get("ablation"))
