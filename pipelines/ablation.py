@@ -42,6 +42,7 @@ from schemas.errors import OneLineParser, UsageError, cli_main
 DEFAULT_CONFIG = "configs/ablation/cpu.yaml"
 EVAL_KINDS = ("wikitext", "aeb", "text", "jsonl")
 VARIANT_KEYS = {"filters", "dedup", "pii", "classifier_top", "options"}
+RESERVED = {"eval", "tokens", "train", "state", "quality-classifier", "report"}  # OUT's own folders
 _HEADING = re.compile(r"^ = [^=].* = $")
 
 
@@ -90,6 +91,8 @@ def load_config(path: str) -> dict:
         spec = variants[name] = spec or {}
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(name)):
             raise AblationError(f"variant {name!r}: use letters, digits, '-', '_' or '.'")
+        if name in RESERVED:
+            raise AblationError(f"variant {name!r}: the name of one of the ablation's own folders {sorted(RESERVED)}")
         if not isinstance(spec, dict) or set(spec) - VARIANT_KEYS:
             raise AblationError(f"variant {name}: settings are {sorted(VARIANT_KEYS)}; got {spec!r}")
         if spec.get("classifier_top") is not None and not 0 < float(spec["classifier_top"]) <= 1:
@@ -273,7 +276,7 @@ def classifier_preset(c: dict, out: Path, name: str, model: Path) -> Path:
     preset["description"] = f"{preset.get('description', '')} + quality classifier top {spec['classifier_top']}"
     preset["filters"] = list(preset.get("filters") or []) + [
         {"type": "quality_classifier", "model": str(model.resolve()), "keep_top_fraction": float(spec["classifier_top"])}]
-    file = out / "classifier" / f"{name}-filters.yaml"
+    file = out / "quality-classifier" / f"{name}-filters.yaml"
     file.parent.mkdir(parents=True, exist_ok=True)
     file.write_text(yaml.safe_dump(preset, sort_keys=False))
     return file
@@ -305,10 +308,10 @@ def run_ablation(c: dict, out: Path, log=print) -> dict:
     steps.run(f"curate-{base}", base_key, lambda: _call(
         curate_main, curate_argv(c, base, out, list(eval_files.values()), recipe, None), f"curation of {base}"))
 
-    model = out / "classifier" / "quality_fasttext.bin"
+    model = out / "quality-classifier" / "quality_fasttext.bin"
     classifier_key = Steps.key("classifier", base_key, c["classifier"])
     if any(c["variants"][n].get("classifier_top") for n in names):
-        steps.run("classifier", classifier_key, lambda: _call(
+        steps.run("quality-classifier", classifier_key, lambda: _call(
             classifier_main, ["--run", str(out / base), "--data-dir", str(c["classifier"].get("data_dir", "../shared/data")),
                               "--output", str(model)], "the quality classifier"))
     for name in names:
