@@ -21,7 +21,7 @@ def test_navigation_lines_of_the_debian_reference_go(tmp_path, data_dir):
     assert result.problems == []
     docs = read_rows(out, "documents")
     removed = sum(d["signals"]["boilerplate_lines"] for d in docs)
-    assert removed > 50
+    assert len(docs) == 15 and removed >= 2 * len(docs)  # the shared menus and footers, on every page
     # No line that survives is shared by more than five of the fifteen pages.
     counts = Counter(k for d in docs for k in distinct_line_keys(d["text"]))
     assert max(counts.values()) <= 5
