@@ -14,6 +14,7 @@ import argparse
 import bz2
 import filecmp
 import gzip
+import hashlib
 import html
 import io
 import re
@@ -352,6 +353,17 @@ def make(source: Path, output: Path) -> None:
     for folder in FOLDERS:
         (output / folder.__name__).mkdir(parents=True)
         folder(source / folder.__name__, output / folder.__name__)
+    (output / SUMS).write_text(checksums(output))
+
+
+SUMS = "SHA256SUMS"  # of every excerpt, so a clone without the shared data can check them too
+
+
+def checksums(root: Path) -> str:
+    """`sha256  path` for every excerpt under root (sha256sum's format), sorted by path."""
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return "".join(f"{hashlib.sha256((root / f).read_bytes()).hexdigest()}  {f}\n"
+                   for f in files if f not in KEEP and f != SUMS)
 
 
 def differences(a: Path, b: Path) -> list[str]:
