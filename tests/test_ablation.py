@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from pipelines import ablation
 from tests.conftest import DATA_DIR
+from filters.normalise import normalise_text
 from trainer.evaluate import bits_per_byte, windows
 from trainer.model import ModelConfig, Transformer
 from trainer.tokenizer import train_tokenizer
@@ -59,6 +60,49 @@ def test_bits_per_byte_is_the_direct_computation(small):
     assert short["bits_per_byte"] != pytest.approx(direct, rel=1e-9)
 
 
+RUSSIAN = ("\u0421\u0440\u0435\u0434\u043d\u044f\u044f \u0441\u0443\u0442\u043e\u0447\u043d\u0430\u044f "
+           "\u043a\u0430\u043b\u043e\u0440\u0438\u0439\u043d\u043e\u0441\u0442\u044c \u044d\u0442\u043e\u0439 "
+           "\u0434\u0438\u0435\u0442\u044b \u043d\u0435 \u043f\u0440\u0435\u0432\u044b\u0448\u0430\u0435\u0442 "
+           "\u0442\u044b\u0441\u044f\u0447\u0438 \u043a\u0438\u043b\u043e\u043a\u0430\u043b\u043e\u0440\u0438\u0439 "
+           "\u0432 \u0434\u0435\u043d\u044c.")
+KOREAN = "\uc5d8\uc81c\uc774\uc758 \ub9ac\ubca4\uc9c0\uc778\uac00, \ub958\ud654\uc601\uc758 \ucf54\uc2a4\ud504\ub808\uc778\uac00. \uc2dc\uc791\uc740 \uc5d8\uc81c\uc774\uc758 \ud3ed\ub85c\uc600\ub2e4."
+
+
+def test_eval_sets_keep_the_trained_languages_normalised_as_curation(tmp_path):
+    # The models train on English text as curation normalises it; an evaluation set scored in other
+    # languages (the AEB set's Russian and Korean articles) measured at ~10 bits per byte and swamped it.
+    english = ["The river runs past the old mill, and the town keeps its market on Tuesdays.  \r\n"
+               "Its bridge\u00a0was rebuilt in 1852 after the flood.\n\n\n\nNobody remembers the old one. ",
+               "Police arrested six people on Monday during a narcotics investigation in the north of the city."]
+    source = tmp_path / "set.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in [english[0], RUSSIAN, KOREAN, english[1]]))
+    spec = {"name": "web", "kind": "jsonl", "path": str(source)}
+    kept = ablation.read_eval_set(spec, 0, ["en"])
+    assert kept == [normalise_text(t) for t in english]
+    assert "\r" not in kept[0] and "\u00a0" not in kept[0] and "\n\n\n" not in kept[0] and not kept[0].endswith(" ")
+    # no languages: every document, still normalised
+    assert ablation.read_eval_set(spec, 0, []) == [normalise_text(t) for t in [english[0], RUSSIAN, KOREAN, english[1]]]
+    # the config gives every set the corpus's languages unless the set names its own
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({
+        "corpus": [{"name": "x", "type": "jsonl", "glob": "x"}], "languages": ["en"], "variants": {"raw": {}},
+        "tokenizer": {"vocab_size": 400}, "train": {"tokens": 512, "seeds": [1, 2]},
+        "evaluation": {"sets": [spec, {**spec, "name": "all", "languages": []}]}}))
+    sets = ablation.load_config(str(config))["evaluation"]["sets"]
+    assert [s["languages"] for s in sets] == [["en"], []]
+
+
+@pytest.mark.shared_data
+def test_aeb_eval_set_is_english_and_fills_its_budget():
+    from filters.langid import LanguageIdentifier
+
+    spec = {"name": "aeb", "kind": "aeb", "path": str(DATA_DIR / "web_pages_raw" / "ground_truth_aeb.json.gz")}
+    docs = ablation.read_eval_set(spec, 120_000, ["en"])
+    identify = LanguageIdentifier().identify
+    assert {identify(d)[0] for d in docs} == {"en"}
+    assert 100_000 < sum(len(d.encode("utf-8")) for d in docs) <= 120_000
+
+
 def test_verdict_marks_differences_inside_the_spread():
     assert ablation.verdict(-0.01, 0.02) == "no measurable difference"
     assert ablation.verdict(0.02, 0.02) == "no measurable difference"
@@ -70,7 +114,7 @@ def _config(tmp_path):
     held_out = tmp_path / "held-out.jsonl"
     held_out.write_text("".join(json.dumps({"text": f"Held-out page {i}: the river runs past the old mill and "
                                                     f"the town keeps its market on Tuesdays."}) + "\n"
-                                for i in range(3)))
+                                for i in range(3)) + json.dumps({"text": RUSSIAN}) + "\n")
     config = {
         "corpus": [{"name": "ccnet", "type": "jsonl", "glob": str(DATA_DIR / "ccnet_jsonl_dolma" / "*.jsonl.gz")}],
         "languages": ["en"],
@@ -129,6 +173,9 @@ def test_outputs_and_rerun_is_cached(tiny_ablation):
     page = (out / "raw" / "report.html").read_text()
     assert "<h2>Ablation</h2>" in page and 'data-variant="gopher"' in page
     assert "<h2>Ablation</h2>" in (out / "report.html").read_text()
+    # the held-out set's Russian page is not scored: the models are trained on English only
+    held = [json.loads(line)["text"] for line in open(out / "eval" / "held-out.jsonl", encoding="utf-8")]
+    assert len(held) == 3 and RUSSIAN not in held and result["eval_documents"]["held-out"] == 3
     # the evaluation texts were given to every variant's decontamination
     for name in ("raw", "gopher"):
         argv = json.loads((out / name / "manifest.json").read_text())["config"]["decontaminate"]
