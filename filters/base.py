@@ -1,4 +1,4 @@
-"""The filter interface of DESIGN.md section 3: `document -> Decision(keep, reason, signals)`.
+"""The filter interface of docs/design.md section 3: `document -> Decision(keep, reason, signals)`.
 
 A filter computes its signals once and returns them whether it keeps the document or not; the
 chain stops at the first drop, so later filters' signals stay null for a dropped document. A filter

@@ -1,4 +1,4 @@
-"""Tokenise a curation run into token shards for the trainer (DESIGN.md section 5).
+"""Tokenise a curation run into token shards for the trainer (docs/design.md section 5).
 
     python -m pipelines.tokenize --input RUN_DIR --tokenizer tokenizer.json --output DIR [beam options]
 

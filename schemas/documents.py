@@ -1,4 +1,4 @@
-"""The Parquet schemas of a curation run (DESIGN.md section 2).
+"""The Parquet schemas of a curation run (docs/design.md section 2).
 
 Three tables, each written with an explicit schema and versioned in the file's key-value metadata:
 

@@ -1,4 +1,4 @@
-"""Quality signals stored with every document (DESIGN.md section 3).
+"""Quality signals stored with every document (docs/design.md section 3).
 
 Filters compute these once; they are kept in the `signals` struct column so a threshold can be
 changed later without recomputing. A filter may only emit names listed here (a test checks it),

@@ -1,4 +1,4 @@
-"""The Parquet schema of token shards (DESIGN.md section 5): what `pipelines.tokenize` writes and
+"""The Parquet schema of token shards (docs/design.md section 5): what `pipelines.tokenize` writes and
 the trainer reads.
 
 One row a document, its tokens without separators (the trainer's packer adds them):

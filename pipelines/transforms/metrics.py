@@ -1,7 +1,7 @@
 """Beam counters for the run's accounting, and reading them back into stats.json.
 
 A counter name is an event and its labels, `event|key=value|key=value`, in one namespace, so the
-driver can rebuild every count after the run (DESIGN.md: each drop reason is a counter). Events:
+driver can rebuild every count after the run (docs/design.md section 7: each drop reason is a counter). Events:
 
   records      source                 every unit a reader produced (document, reject or quarantine)
   files        source                 input files opened

@@ -1,4 +1,4 @@
-"""Deterministic zstd Parquet shards (DESIGN.md section 2).
+"""Deterministic zstd Parquet shards (docs/design.md section 2).
 
 Rows are assigned to partitions (language, reject stage), then to shards by a hash of their sort
 key; the shard count of a partition is its total UTF-8 text size over the target shard size. Each
