@@ -206,7 +206,8 @@ EXPANDED = {"jsonl-zst": lambda s: s // 5, "jsonl-xz": lambda s: s // 5, "xz-dic
 
 def read_one(path: str, fmt: str, max_doc_bytes: int) -> dict:
     """Read `path` as ReadFile does in the pipeline; what came out, seconds and peak RSS."""
-    from pipelines.transforms.read import ReadFile, SourceSpec
+    from pipelines.config import SourceSpec
+    from pipelines.transforms.read import ReadFile
     from pipelines.transforms.stages import QUARANTINE, REJECTS
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

