@@ -7,10 +7,11 @@ PIP := $(VENV)/bin/pip
 DATA_DIR ?= ../shared/data
 export DATA_DIR
 
-RUN ?= runs/demo
+# The curation run every target below makes or reads; its tokenizer, token shards, training run and
+# exported model sit beside it. `make demo` sets it to runs/demo.
+RUN ?= runs/curate
 DEMO_CORPUS ?= data/demo
 RECIPE ?= configs/recipes/shared-data.yaml
-OUT ?= runs/curate
 # Extra options for pipelines.curate, e.g. BEAM_ARGS="--direct_num_workers=2 --direct_running_mode=multi_processing"
 BEAM_ARGS ?=
 
@@ -18,17 +19,20 @@ PEERS_VENV ?= /tmp/venv-peers
 
 QC_MODEL ?= models/quality_fasttext.bin
 
-# Training: the tokenizer and token shards of the curation run in OUT, and the training run.
+# Training: the tokenizer and token shards of the curation run in RUN, the training run, its export.
 VOCAB ?= 16384
-TOKENIZER ?= $(OUT)-tokenizer.json
-TOKENS ?= $(OUT)-tokens
+TOKENIZER ?= $(RUN)-tokenizer.json
+TOKENS ?= $(RUN)-tokens
+HELDOUT ?=
 TRAIN_CONFIG ?= configs/train/tiny.yaml
-TRAIN_OUT ?= runs/train
+TRAIN_OUT ?= $(RUN)-train
+HF_OUT ?= $(RUN)-hf
+PROMPT ?= The function
 # Extra trainer settings, e.g. SET="--set objective=mlm --set train.max_steps=100"
 SET ?=
 
-.PHONY: venv demo demo-curate demo-corpus curate report compare chromium tokenizer tokenize train train-gpu quality-classifier test bench bench-filters \
-        bench-dedup bench-train bench-bombs bench-scale peers-venv clean
+.PHONY: venv demo demo-curate demo-corpus curate report compare chromium tokenizer tokenize train sample export train-gpu \
+        quality-classifier test bench bench-filters bench-dedup bench-train bench-bombs bench-scale peers-venv clean
 .PHONY: ablation
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -44,8 +48,10 @@ demo-corpus: venv
 	$(PY) -m pipelines.demo_corpus --output $(DEMO_CORPUS)
 
 # make demo            curate the embedded corpus (CPython's docs as a crawl), print the funnel, then
-#                      train a tokenizer, tokenise, train a small GPT on CPU and sample from it
+#                      train a tokenizer, tokenise, train a small GPT on CPU, sample from it, export it
+#                      and write the report: the targets below, on the run in runs/demo
 # make demo DATA=GLOB  the same on any corpus, type inferred from file names
+demo demo-curate: RUN = runs/demo
 ifeq ($(origin DATA),command line)
 demo-curate: venv
 	$(PY) -m pipelines.curate --input '$(DATA)' --output $(RUN) --overwrite $(BEAM_ARGS)
@@ -55,15 +61,9 @@ demo-curate: demo-corpus
 endif
 
 demo: demo-curate
-	$(PY) -m trainer.tokenizer --input $(RUN) --vocab-size 4096 --output $(RUN)-tokenizer.json
-	$(PY) -m pipelines.tokenize --input $(RUN) --tokenizer $(RUN)-tokenizer.json --output $(RUN)-tokens \
-	    --heldout-fraction 0.1 --overwrite $(BEAM_ARGS)
 	rm -rf $(RUN)-train
-	$(PY) -m trainer.train --config configs/train/demo.yaml --data $(RUN)-tokens --out $(RUN)-train \
-	    --set train.progress=false
-	$(PY) -m trainer.sample --checkpoint $(RUN)-train --prompt "The function" --max-new-tokens 60
-	$(PY) -m trainer.export --checkpoint $(RUN)-train --output $(RUN)-hf --overwrite
-	$(PY) -m pipelines.report $(RUN)
+	$(MAKE) --no-print-directory tokenizer tokenize train sample export report RUN=$(RUN) VOCAB=4096 HELDOUT=0.1 \
+	    TRAIN_CONFIG=configs/train/demo.yaml SET="--set train.progress=false"
 
 # The run report: RUN/report.html (PNG plots in RUN/report/) and RUN/summary.json; RUN-tokens and
 # RUN-train are included when they exist.
@@ -75,26 +75,30 @@ compare: venv
 	$(PY) -m pipelines.report --compare $(A) $(B)
 
 curate: venv
-	$(PY) -m pipelines.curate --config $(RECIPE) --output $(OUT) --overwrite $(BEAM_ARGS)
+	$(PY) -m pipelines.curate --config $(RECIPE) --output $(RUN) --overwrite $(BEAM_ARGS)
 
-# make tokenizer / tokenize / train: each makes what it needs first (the curation run in OUT included).
+# make tokenizer / tokenize / train: each makes what it needs first (the curation run in RUN included).
 tokenizer: venv
-	test -f $(OUT)/manifest.json || $(MAKE) curate
-	$(PY) -m trainer.tokenizer --input $(OUT) --vocab-size $(VOCAB) --output $(TOKENIZER)
+	test -f $(RUN)/manifest.json || $(MAKE) curate
+	$(PY) -m trainer.tokenizer --input $(RUN) --vocab-size $(VOCAB) --output $(TOKENIZER)
 
 tokenize: venv
 	test -f $(TOKENIZER) || $(MAKE) tokenizer
-	$(PY) -m pipelines.tokenize --input $(OUT) --tokenizer $(TOKENIZER) --output $(TOKENS) --overwrite $(BEAM_ARGS)
+	$(PY) -m pipelines.tokenize --input $(RUN) --tokenizer $(TOKENIZER) --output $(TOKENS) \
+	    $(if $(HELDOUT),--heldout-fraction $(HELDOUT)) --overwrite $(BEAM_ARGS)
 
 # A small GPT on CPU (configs/train/tiny.yaml); resumes if TRAIN_OUT has checkpoints.
 train: venv
 	test -f $(TOKENS)/manifest.json || $(MAKE) tokenize
 	$(PY) -m trainer.train --config $(TRAIN_CONFIG) --data $(TOKENS) --out $(TRAIN_OUT) $(SET)
 
-# The run in TRAIN_OUT as a folder transformers' Auto classes load, in TRAIN_OUT-hf (docs/training.md).
-.PHONY: export
+# A sample from the model in TRAIN_OUT.
+sample: venv
+	$(PY) -m trainer.sample --checkpoint $(TRAIN_OUT) --prompt "$(PROMPT)" --max-new-tokens 60
+
+# The model in TRAIN_OUT as a folder transformers' Auto classes load, in HF_OUT (docs/training.md).
 export: venv
-	$(PY) -m trainer.export --checkpoint $(TRAIN_OUT) --output $(TRAIN_OUT)-hf --overwrite
+	$(PY) -m trainer.export --checkpoint $(TRAIN_OUT) --output $(HF_OUT) --overwrite
 
 # GPT-2 124M class, sequence length 1024, bf16 and torch.compile, on every GPU of this machine.
 train-gpu: venv
@@ -103,10 +107,10 @@ train-gpu: venv
 	    --data $(TOKENS) --out runs/gpt2-124m $(SET)
 
 # Trains the DCLM-style fastText classifier: reference text from DATA_DIR against the web text of
-# the curation run in OUT (made first if missing); its thresholds are calibrated on that web text.
+# the curation run in RUN (made first if missing); its thresholds are calibrated on that web text.
 quality-classifier: venv
-	test -f $(OUT)/manifest.json || $(MAKE) curate
-	$(PY) -m pipelines.quality_classifier --run $(OUT) --data-dir $(DATA_DIR) --output $(QC_MODEL)
+	test -f $(RUN)/manifest.json || $(MAKE) curate
+	$(PY) -m pipelines.quality_classifier --run $(RUN) --data-dir $(DATA_DIR) --output $(QC_MODEL)
 	$(PY) bench/quality_labels.py --data-dir $(DATA_DIR) --model $(QC_MODEL)
 
 # Does curation make a better model? Seven curation variants of one raw corpus, equal small GPTs trained
