@@ -6,10 +6,35 @@ editable install, a checkout), so `--filters fineweb`, `--config demo` (a recipe
 training config) work from any directory. A path to a YAML file of the same shape works everywhere too.
 """
 
+import os
+import re
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 
+from schemas.errors import UsageError
+
 KINDS = ("filters", "recipes", "train")
+DEFAULT_DATA_DIR = "../shared/data"
+_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+class ConfigVariableMissing(UsageError):
+    pass
+
+
+def expand_vars(text: str) -> str:
+    """`${NAME}` and `${NAME:-default}` in a config's strings, from the environment; ${DATA_DIR} defaults
+    to ../shared/data (the shared corpora beside a checkout)."""
+    def sub(match):
+        name, default = match.group(1), match.group(2)
+        if name == "DATA_DIR" and default is None:
+            default = DEFAULT_DATA_DIR
+        value = os.environ.get(name, default)
+        if value is None:
+            raise ConfigVariableMissing(f"${{{name}}} is not set")
+        return value
+
+    return _VAR.sub(sub, text)
 
 
 def folder(kind: str) -> Traversable:

@@ -3,18 +3,18 @@
 Thresholds live in the presets, never in the pipeline code; `--filters NAME` picks
 configs/filters/NAME.yaml (package data, found wherever the package is installed), and a path to any
 YAML file of the same shape works too. String values may use `${NAME}` and `${NAME:-default}` from the
-environment; `${DATA_DIR}` defaults to ../shared/data.
+environment (configs.expand_vars).
 """
 
 import inspect
 import os
-import re
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import yaml
 
 import configs
+from configs import expand_vars  # noqa: F401  (a preset's strings expand as a recipe's)
 from filters.badwords import BadWords
 from filters.base import FilterChain
 from filters.c4 import C4Quality
@@ -32,28 +32,6 @@ FILTER_TYPES = {"gopher_quality": GopherQuality, "gopher_repetition": GopherRepe
 # refused when the preset is loaded, naming the path, not when a worker first needs the file.
 PATH_SETTINGS = {"badwords": {"lists_dir": "folder"}, "url_blocklist": {"domain_files": "file", "rule_files": "file"},
                  "quality_classifier": {"model": "file"}}
-DEFAULT_DATA_DIR = "../shared/data"
-_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
-
-
-class ConfigVariableMissing(UsageError):
-    pass
-
-
-def expand_vars(text: str) -> str:
-    """`${NAME}` and `${NAME:-default}` from the environment; ${DATA_DIR} defaults to ../shared/data."""
-    def sub(match):
-        name, default = match.group(1), match.group(2)
-        if name == "DATA_DIR" and default is None:
-            default = DEFAULT_DATA_DIR
-        value = os.environ.get(name, default)
-        if value is None:
-            raise ConfigVariableMissing(f"${{{name}}} is not set")
-        return value
-
-    return _VAR.sub(sub, text)
-
-
 def _expand(value):
     if isinstance(value, str):
         return expand_vars(value)

@@ -28,7 +28,8 @@ import yaml
 
 import configs
 from pipelines.sources import READERS, glob_base
-from filters.presets import DEFAULT_PRESET, expand_vars
+from configs import expand_vars
+from filters.presets import DEFAULT_PRESET
 from pipelines.option_fields import markdown_rows, options_of, setting, value_problem
 from pipelines.sources.html import DEFAULT_EXTRACTOR, EXTRACTORS
 from pipelines.sources.records import DEFAULT_MAX_DOC_BYTES
