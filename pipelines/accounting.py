@@ -104,15 +104,16 @@ def check_files(stats: dict, files: list[dict]) -> list[str]:
     problems = []
     for lang, counts in stats["languages"].items():
         if rows.pop(("documents", f"lang={lang}"), 0) != counts["documents"]:
-            problems.append(f"documents/lang={lang}: shard rows differ from the {counts['documents']} counted")
+            problems.append(f"documents/{lang}: shard rows differ from the {counts['documents']} counted")
     for s in stats["stages"]:
         n = sum(s["rejected"].values())
         if n and rows.pop(("rejects", f"stage={s['stage']}"), 0) != n:
-            problems.append(f"rejects/stage={s['stage']}: shard rows differ from the {n} counted")
+            problems.append(f"rejects/{s['stage']}: shard rows differ from the {n} counted")
     quarantined = stats["totals"]["quarantined"]
     if quarantined and rows.pop(("quarantine", None), 0) != quarantined:
         problems.append(f"quarantine: rows differ from the {quarantined} counted")
-    problems += [f"{kind}/{part}: {n} rows that no counter accounts for" for (kind, part), n in rows.items() if n]
+    problems += [f"{kind}/{part.partition('=')[2]}: {n} rows that no counter accounts for" if part
+                 else f"{kind}: {n} rows that no counter accounts for" for (kind, part), n in rows.items() if n]
     return problems
 
 

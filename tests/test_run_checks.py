@@ -385,3 +385,17 @@ def test_a_preset_mistake_names_the_preset_the_filter_and_the_setting(tmp_path, 
     with pytest.raises(TypeError, match="a bug in the filter") as raised:
         presets.load_preset(preset(tmp_path, "filters: [{type: needs, threshold: 2}]"))
     assert not isinstance(raised.value, UsageError)
+
+
+def test_shard_count_problems_name_the_folders_a_user_sees():
+    from pipelines.accounting import check_files
+
+    stats = {"languages": {"en": {"documents": 2}}, "stages": [{"stage": "quality", "rejected": {"short": 1}}],
+             "totals": {"quarantined": 0}}
+    files = [{"kind": "documents", "partition": "lang=en", "rows": 3},
+             {"kind": "rejects", "partition": "stage=quality", "rows": 1},
+             {"kind": "rejects", "partition": "stage=pii", "rows": 4},
+             {"kind": "quarantine", "partition": None, "rows": 2}]
+    assert check_files(stats, files) == ["documents/en: shard rows differ from the 2 counted",
+                                         "rejects/pii: 4 rows that no counter accounts for",
+                                         "quarantine: 2 rows that no counter accounts for"]
