@@ -4,8 +4,9 @@
                           [--limit N] [--rounds 1] [--json OUT]
 
 Old: spaCy's tokenizer for every white-space-delimited piece not seen before, its tokens remembered
-per piece (filters.tokenizers.SpacySplitter as it was before the rules ran in Python, read from the
-repository's history at OLD_COMMIT). New: filters.tokenizers.SpacySplitter. Each path reads the
+per piece (SpacySplitter as it was before the rules ran in Python, when it lived in
+filters/tokenizers.py, read from the repository's history at OLD_COMMIT). New:
+filters.words.SpacySplitter. Each path reads the
 same documents in the same order from cold, in a process of its own (in one process, each path's
 memory would crowd the other's out of the CPU caches), old and new alternating for --rounds
 rounds, and lets each document's words go before the next as the filters do; times are the CPU
@@ -35,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from filters.tokenizers import SpacySplitter  # noqa: E402
+from filters.words import SpacySplitter  # noqa: E402
 
 
 OLD_COMMIT = "e8161d7"  # the last commit whose filters/tokenizers.py had the old path

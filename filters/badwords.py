@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 
 from filters.base import Decision
-from filters.tokenizers import uses_spaces
+from filters.words import uses_spaces
 
 # Listed subwords that are ordinary parts of words in languages without spaces (datatrove, C4).
 ALLOWLIST = {"ja": {"sm", "グロ", "女の子"}, "zh": {"性"}}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from filters.base import Decision
 from filters.text import TERMINAL_PUNCTUATION
-from filters.tokenizers import SpacySplitter, import_spacy, splitter_for, uses_spaces
+from filters.words import SpacySplitter, import_spacy, splitter_for, uses_spaces
 
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 _POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")

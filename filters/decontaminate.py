@@ -15,7 +15,7 @@ punctuation here separates words, so the tokenised and the plain form of a text 
 kept as they are (`1 @,@ 000` and `1,000` are both `1 000`).
 
 Chinese, Japanese and Thai are split by the segmenters the quality filters use
-(filters.tokenizers: jieba, SudachiPy, PyThaiNLP), then each segment goes through steps 1-4. A
+(filters.words: jieba, SudachiPy, PyThaiNLP), then each segment goes through steps 1-4. A
 document's language is its language-ID label; an evaluation text's is read off its script, line
 by line: a line with kana is Japanese, one with Han characters (and no kana) Chinese, one with Thai
 letters Thai, any other is split at white space. A Chinese paragraph in a document identified as
@@ -50,7 +50,7 @@ import numpy as np
 import regex
 import xxhash
 
-from filters.tokenizers import SEGMENTED_LANGUAGES, splitter_for
+from filters.words import SEGMENTED_LANGUAGES, splitter_for
 
 DEFAULT_NGRAM = 13
 FORMAT = "decontaminate-ngrams/1"  # bumped when words, hashes or the layout change

@@ -13,7 +13,7 @@ from filters.base import Decision
 from filters.gopher_repetition import duplicates
 from filters.rules import check
 from filters.text import TERMINAL_PUNCTUATION
-from filters.tokenizers import uses_spaces, words_of
+from filters.words import uses_spaces, words_of
 
 
 @dataclass

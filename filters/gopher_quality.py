@@ -1,5 +1,5 @@
 """Gopher's quality rules (Rae et al. 2021, appendix A), as datatrove's GopherQualityFilter applies
-them: same words (spaCy tokens, filters.tokenizers), same order, same comparisons.
+them: same words (spaCy tokens, filters.words), same order, same comparisons.
 
 Words are all tokens; the length rules count only tokens with a character outside punctuation.
 Scripts: every rule applies to space-delimited languages. Chinese, Japanese and Thai are split by
@@ -16,7 +16,7 @@ from filters.base import Decision
 from filters.rules import check
 from filters.stopwords import stop_words_for
 from filters.text import word_columns
-from filters.tokenizers import uses_spaces, words_of
+from filters.words import uses_spaces, words_of
 
 
 @dataclass

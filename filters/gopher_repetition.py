@@ -5,7 +5,7 @@ Duplicate paragraphs (split on blank lines) and lines, by count and by character
 of the most frequent 2-, 3- and 4-gram; and the characters in repeated 5- to 10-grams (counted
 without overlap). All fractions of characters are over the whole text. The line and paragraph rules
 need no words and apply to every script. The n-gram rules use the language's words
-(filters.tokenizers); a segmenter's word of Chinese, Japanese or Thai is about half an English word
+(filters.words); a segmenter's word of Chinese, Japanese or Thai is about half an English word
 (particles and suffixes are words of their own), so for those languages each n-gram spans
 `segmented_ngram_factor` times as many words. Without it, the UDHR in Japanese, which repeats no
 more than the English one, reads as repetitive (repeated 5-gram characters 0.15 against 0.06).
@@ -21,7 +21,7 @@ import numpy as np
 from filters.base import Decision
 from filters.rules import check
 from filters.text import MULTIPLIER, word_columns
-from filters.tokenizers import uses_spaces, words_of
+from filters.words import uses_spaces, words_of
 
 # Written to start with a plain newline: re then jumps from newline to newline, where "\n{2,}" and
 # "\n+" try the pattern at every character (15 to 25 times slower on web text).

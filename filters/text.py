@@ -144,7 +144,7 @@ _RECENT: dict[int, tuple[list[str], WordColumns]] = {}  # id(words) -> (words, t
 
 def word_columns(words: list[str]) -> WordColumns:
     """The columns of a list of words. The last few lists are remembered, by identity: the filters
-    of a chain ask in turn about the same list (filters.tokenizers.words_of's), which must not be
+    of a chain ask in turn about the same list (filters.words.words_of's), which must not be
     changed."""
     global _VOCABULARY
     entry = _RECENT.get(id(words))

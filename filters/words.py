@@ -1,336 +1,283 @@
-"""spaCy's English tokenizer rules, run in Python without building spaCy tokens.
+"""Word and sentence splitting, chosen per language.
 
-spaCy tokenizes each white-space-delimited piece on its own: it strips prefixes and suffixes in
-turn (stopping at a special case such as "etc." or "don't"), keeps a URL whole, splits what is left
-at infixes ("well-known"), and finally re-applies special cases that the affix steps broke apart (a
-matcher pass over the tokens, as in "x-a." -> x - a.). `PieceSplitter` runs the same steps with the
-tokenizer's own special cases and regular expressions, so it decides as spaCy does by construction.
-It is fast because it makes no spaCy lexemes and because it skips a regex call where the characters
-at hand decide the answer: no affix or infix rule matches a letter, no suffix rule ends in an ASCII
-digit, a comma at the end is always a suffix of its own, and so on (each shortcut says why). The
-matcher pass is the one step that can look beyond a piece: a match across the space between two
-pieces changes nothing itself but can keep one inside a piece from applying, so the splitter says
-which pieces the matcher found a pattern in, for the caller to check their neighbours
-(filters.tokenizers leaves such a run of pieces to spaCy).
+Space-delimited languages use spaCy's rule-based tokenizer (the one datatrove's filters use), made
+fast without changing a single token: spaCy splits text on white space first and tokenizes each
+piece on its own, so each distinct piece is tokenized once and remembered. For English the rules
+run in Python (filters.spacy_rules), faster than spaCy by far for a new piece, and a piece of letters
+needs no tokenizing at all; per text, no Python code runs per piece. Words are the non-white-space
+tokens, as datatrove's `word_tokenize`; sentences follow spaCy's Sentencizer rule.
 
-The shortcuts were derived from the English rules of spaCy 3.8: `PieceSplitter.for_tokenizer`
-checks that a tokenizer has exactly those (`ENGLISH_RULES_SHA256`) and otherwise gives None, which
-leaves every piece to spaCy. tests/test_word_splitter.py holds the evidence: each shortcut against
-the regex it skips, and real and adversarial texts against spaCy, token for token.
+Languages written without spaces use a segmenter: jieba for Chinese, SudachiPy for Japanese and
+PyThaiNLP for Thai. Their sentences end at Unicode sentence terminals.
+
+Splitters are made lazily, once per process (`splitter_for`), so filters stay cheap to pickle, and
+are safe to share between a worker's threads.
 """
 
-import hashlib
 import re
-import string
-from collections.abc import Sequence
+import sys
+import threading
+import unicodedata
+from functools import lru_cache
+from itertools import compress, filterfalse
+from operator import not_
 
-# sha256 of the prefix, suffix, infix and URL patterns of spacy.blank("en"), spaCy 3.8
-ENGLISH_RULES_SHA256 = "3b070276bf3e6482b0d0ccbff90352272746e94226d145bd983372cbe52b197f"
+from filters.text import TERMINAL_PUNCTUATION
+from filters.spacy_rules import PieceSplitter
 
-_DIGITS = frozenset(string.digits)
-_UPPER = frozenset(string.ascii_uppercase)
-_LOWER_OR_DIGIT = frozenset(string.ascii_lowercase + string.digits)
-_ALNUM = frozenset(string.ascii_letters + string.digits)
-# ASCII characters that are a prefix at the start, or a suffix at the end, whatever is next to them:
-# no longer or conditional rule starts (ends) with them.
-_PREFIX_CHARS = "%=,:;!?()[]{}<>_#*&'\"`$"
-_SUFFIX_CHARS = ",:;!?()[]{}<>_#*&'\"`"
-_ONE_CHAR_PREFIXES = frozenset(_PREFIX_CHARS)
-_ONE_CHAR_SUFFIXES = frozenset(_SUFFIX_CHARS)
-_SUFFIX_WINDOW = 8  # longest suffix rule but a run of dots: 5 characters, after a 2-character look-behind
-# The English infix rules as they apply to ASCII text (the others need a character beyond ASCII),
-# in the same order: a run of dots; + - * ^ between digits; a dot between a lower-case letter and an
-# upper-case one (or quotes); a comma between letters; hyphens and ~ after a letter or digit and
-# before a letter; : < > = / likewise.
-_ASCII_INFIXES = re.compile(  # in a group, for re.split
-    r"(\.\.+"
-    r"|(?<=[0-9])[+\-*^](?=[0-9-])"
-    r"|(?<=[a-z\"',`])\.(?=[A-Z\"',`])"
-    r"|(?<=[A-Za-z]),(?=[A-Za-z])"
-    r"|(?<=[A-Za-z0-9])(?:-|--|---|~)(?=[A-Za-z])"
-    r"|(?<=[A-Za-z0-9])[:<>=/](?=[A-Za-z]))")
-_INFIX_ASCII = frozenset(".+-*^,~:<>=/")  # the characters those rules can split at
-# What every ASCII URL has: a dot before two lower-case letters (the top-level domain), or three
-# dots (an IP address).
-_MAYBE_URL = re.compile(r"\.[a-z][a-z]|\..*\..*\.")
-# An ASCII piece as one-character prefixes, a core from the first letter or digit to the last, and
-# one-character suffixes, a full stop among them only where it is a suffix (see _suffix_len). The
-# core has no affix of its own: it starts with no currency (US$ C$ A$) and ends in no 's and in no
-# letter up to four places after a digit (a unit, as in 5km).
-_AFFIXED = re.compile(
-    rf"([{re.escape(_PREFIX_CHARS)}]*)"
-    r"((?!US\$|C\$|A\$)[A-Za-z0-9](?:.*[A-Za-z0-9])?)"
-    r"(?<!'[sS])(?<![0-9][A-Za-z])(?<![0-9].[A-Za-z])(?<![0-9]..[A-Za-z])(?<![0-9]...[A-Za-z])"
-    rf"((?:[{re.escape(_SUFFIX_CHARS)}]|(?<=[{re.escape(_SUFFIX_CHARS)}a-z0-9])\.|(?<=[A-Z][A-Z])\.)*)")
-# Digits in groups parted by single dots or commas ("3.14", "1,000", "1.2.3.4"): no infix rule splits
-# them, and a URL (an IP address) is one token too.
-_NUMBER = re.compile(r"[0-9]+(?:[.,][0-9]+)*")
+SEGMENTED_LANGUAGES = ("zh", "ja", "th")
+_RUNS = re.compile(r"\S+|\s+")
+_PIECE = re.compile(r"\S+")
+_MAX_CACHE = 2_000_000  # distinct white-space-delimited pieces remembered per language
 
 
-def rules_digest(tokenizer) -> str:
-    patterns = [getattr(f, "__self__", None) for f in (tokenizer.prefix_search, tokenizer.suffix_search,
-                                                       tokenizer.infix_finditer, tokenizer.url_match)]
-    if None in patterns or tokenizer.token_match is not None:
-        return ""
-    return hashlib.sha256("\n".join(p.pattern for p in patterns).encode()).hexdigest()
+def _ends(tokens: list[str]) -> tuple[str, str]:
+    return tokens[0], tokens[-1]
 
 
-class PieceSplitter:
-    """The tokens spaCy's tokenizer gives a piece of text without white space."""
+def _is_punct(token: str) -> bool:
+    """spaCy's `is_punct`: every character is Unicode punctuation."""
+    return all(unicodedata.category(ch).startswith("P") for ch in token)
 
-    def __init__(self, tokenizer):
-        from spacy.attrs import ORTH, intify_attrs
 
-        self._prefix = tokenizer.prefix_search
-        self._suffix = tokenizer.suffix_search
-        self._infixes = tokenizer.infix_finditer
-        self._url = tokenizer.url_match
-        self._specials = {text: tuple(intify_attrs(t)[ORTH] for t in tokens)
-                          for text, tokens in tokenizer.rules.items()}
-        # Pieces of letters that are not one token ("cannot" -> can not); any other piece of
-        # letters is one, as no affix or infix rule matches a letter.
-        self.letter_specials = frozenset(text for text, tokens in self._specials.items()
-                                         if text.isalpha() and tokens != (text,))
-        # The cores (see _AFFIXED) of the special cases: a piece with another core meets none
-        # while its affixes are peeled.
-        self._special_cores = frozenset(_core(text) for text in self._specials)
-        self._patterns: dict[tuple, list[tuple]] = {}  # the matcher's, by their first two tokens
-        for pattern in _matcher_patterns(tokenizer, self._specials):
-            self._patterns.setdefault(pattern[:2], []).append(pattern)
-        # Consecutive tokens of a pattern. The matcher also matches across the space between two
-        # pieces, where such a pair can meet: a match there changes nothing itself, but can keep
-        # one inside a piece from applying.
-        self.link_pairs = frozenset(pair for pattern in (p for ps in self._patterns.values() for p in ps)
-                                    for pair in zip(pattern, pattern[1:]))
+def import_spacy():
+    """spaCy, imported without torch where torch is not loaded yet. spaCy imports thinc, which imports
+    torch when it is installed, only to offer it as a model backend: a tokenizer needs none of it, and
+    torch costs a curation worker about 1.5 CPU seconds (more from a cold disk) and hundreds of MB.
+    Marking torch absent while spaCy loads makes thinc go without; torch imports normally later."""
+    if "torch" in sys.modules or "thinc" in sys.modules:
+        import spacy
+        return spacy
+    sys.modules["torch"] = None  # `import torch` raises ImportError, which thinc expects
+    try:
+        import spacy
+    finally:
+        del sys.modules["torch"]
+    return spacy
 
-    @classmethod
-    def for_tokenizer(cls, tokenizer):
-        """A splitter for this tokenizer, or None when its rules are not the ones the shortcuts
-        were derived from."""
-        if rules_digest(tokenizer) != ENGLISH_RULES_SHA256 or not tokenizer.faster_heuristics:
-            return None
+
+class SpacySplitter:
+    def __init__(self, lang: str):
+        spacy = import_spacy()
+        from spacy.pipeline.sentencizer import Sentencizer
+
         try:
-            return cls(tokenizer)
-        except ValueError:  # special cases the matcher check does not cover
-            return None
+            self._nlp = spacy.blank(lang)
+        except (ImportError, KeyError, ValueError):  # no rules for this language: spaCy's multilingual ones
+            self._nlp = spacy.blank("xx")
+        self._punct_chars = frozenset(Sentencizer.default_punct_chars)
+        self._lock = threading.Lock()  # spaCy's memory zones are not for concurrent use
+        # spaCy's rules in Python (English); None leaves every new piece to spaCy
+        self._split = PieceSplitter.for_tokenizer(self._nlp.tokenizer)
+        self._tokens: dict[str, str] = {}  # piece -> its tokens joined by spaces
+        # the special cases of letters only that are more than one token ("cannot" -> "can not")
+        self._letters = {} if self._split is None else {
+            piece: " ".join(self._split(piece)) for piece in self._split.letter_specials}
+        # pieces whose tokens may depend on their neighbours -> (first, last) token before the matcher
+        self._in_context: dict[str, tuple[str, str]] = {}
+        # piece -> sentencizer transitions from "no period seen" and from "period seen"
+        self._transitions: dict[str, tuple] = {}
 
-    def __call__(self, piece: str) -> tuple[str, ...]:
-        return tuple(self.split(piece)[0])
+    def words(self, text: str) -> list[str]:
+        pieces = text.split()
+        if self._split is None:
+            odd = list(dict.fromkeys(pieces))
+        else:  # English: a piece of letters is one token, unless a special case (in _letters)
+            odd = list(dict.fromkeys(filterfalse(str.isalpha, pieces)))
+        # Each piece becomes its tokens joined by spaces, and the whole splits again into words:
+        # no Python code runs per piece.
+        joined = self._letters.copy()
+        joined.update(zip(odd, self._joined_tokens(odd)))
+        runs = [] if self._in_context.keys().isdisjoint(odd) else self._tied_runs(text, pieces, joined)
+        if not runs:
+            return " ".join(map(joined.get, pieces, pieces)).split()
+        parts = list(map(joined.get, pieces, pieces))
+        for start, end, tokens in runs:
+            parts[start:end] = [tokens] + [""] * (end - start - 1)
+        return " ".join(parts).split()
 
-    def split(self, piece: str) -> tuple[Sequence[str], tuple[str, str] | None]:
-        """The piece's tokens; and where the special-case matcher found a pattern inside it, the
-        first and last token before the matcher pass (else None): such a piece's tokens can
-        depend on its neighbours (see link_pairs)."""
-        tokens = self._specials.get(piece)
-        if tokens is not None:
-            return tokens, None
-        if piece.isalpha():  # no affix or infix rule matches a letter
-            return (piece,), None
-        body, last = piece[:-1], piece[-1]
-        if last in _ONE_CHAR_SUFFIXES and body.isalpha() and body not in self._specials:
-            return (body, last), None  # "word," (body not special): as first_pass would find
-        tokens = self.first_pass(piece)
-        # A pattern covering the whole piece would be the piece's own special case, handled above.
-        if len(tokens) > 2 and not self._patterns.keys().isdisjoint(zip(tokens, tokens[1:])):
-            matched = self._apply_matcher(tokens)
-            if matched is not None:
-                return matched, (tokens[0], tokens[-1])
-        return tokens, None
+    def _tied_runs(self, text: str, pieces: list[str], joined: dict[str, str]) -> list[tuple[int, int, str]]:
+        """Runs of pieces that spaCy's special-case matcher may tie together (see
+        PieceSplitter.link_pairs), and spaCy's tokens for each: a run holds a piece whose matcher
+        pass changed its tokens and the neighbours it is tied to, met by a single space, with tokens
+        that meet in a pattern on either side. Nothing outside a run reaches into it."""
+        pairs, context = self._split.link_pairs, self._in_context
+        spans: list[tuple[int, int]] = []  # of the pieces in the text, found when first needed
 
-    def first_pass(self, piece: str) -> list[str]:
-        """The tokens of a piece that is not a special case before the matcher pass: affixes,
-        then what they leave.
+        def tied(a: int, b: int) -> bool:
+            first, second = pieces[a], pieces[b]
+            left = context[first][1] if first in context else joined.get(first, first).rpartition(" ")[2]
+            right = context[second][0] if second in context else joined.get(second, second).partition(" ")[0]
+            if (left, right) not in pairs:
+                return False
+            if not spans:
+                spans.extend(m.span() for m in _PIECE.finditer(text))
+            return text[spans[a][1]:spans[b][0]] == " "
 
-        An ASCII piece of one-character prefixes, a core and one-character suffixes (_AFFIXED)
-        whose core is no special case's is peeled by spaCy a character at a time, meeting no
-        special case, before the core is attached; any other piece goes through spaCy's steps."""
-        if not piece.isascii():
-            return self._peeled(piece)
-        rest = piece.lstrip(_PREFIX_CHARS)
-        core = rest.rstrip(_SUFFIX_CHARS)
-        if core.isalnum() and core not in self._special_cores and (  # "(word)", "x86": as _AFFIXED
-                core[-1] in _DIGITS or _DIGITS.isdisjoint(core[-5:-1])):
-            return [*piece[:len(piece) - len(rest)], core, *rest[len(core):]]
-        match = _AFFIXED.fullmatch(piece)
-        if match is not None:
-            prefixes, core, suffixes = match.groups()
-            if core not in self._special_cores:
-                if _INFIX_ASCII.isdisjoint(core):  # no infix, and no URL: every URL pattern has a dot
-                    return [*prefixes, core, *suffixes]
-                return [*prefixes, *self._attach(core), *suffixes]
-        return self._peeled(piece)
-
-    def _peeled(self, piece: str) -> list[str]:
-        """spaCy's steps one by one: affixes, then what they leave."""
-        prefixes, core, suffixes = self._split_affixes(piece)
-        if core:
-            prefixes += self._attach(core)
-        prefixes += reversed(suffixes)
-        return prefixes
-
-    def _split_affixes(self, s: str) -> tuple[list, str, list]:
-        """spaCy's Tokenizer._split_affixes: peel prefixes and suffixes until none is left or what
-        is left (or what a prefix or suffix leaves) is a special case."""
-        specials = self._specials
-        prefixes, suffixes = [], []
-        last_size = 0
-        while s and len(s) != last_size:
-            if s in specials:
-                break
-            last_size = len(s)
-            pre_len = self._prefix_len(s)
-            if pre_len:
-                minus_pre = s[pre_len:]
-                if minus_pre and minus_pre in specials:
-                    prefixes.append(s[:pre_len])
-                    s = minus_pre
-                    break
-            suf_len = self._suffix_len(s[pre_len:])
-            if suf_len:
-                minus_suf = s[:-suf_len]
-                if minus_suf and minus_suf in specials:
-                    suffixes.append(s[-suf_len:])
-                    s = minus_suf
-                    break
-            if pre_len and suf_len and pre_len + suf_len <= len(s):
-                prefixes.append(s[:pre_len])
-                suffixes.append(s[-suf_len:])
-                s = s[pre_len:-suf_len]
-            elif pre_len:
-                prefixes.append(s[:pre_len])
-                s = minus_pre
-            elif suf_len:
-                suffixes.append(s[-suf_len:])
-                s = minus_suf
-        return prefixes, s, suffixes
-
-    def _attach(self, s: str) -> tuple | list:
-        """spaCy's Tokenizer._attach_tokens for what the affixes leave: a special case, a URL, or
-        the pieces between infixes."""
-        special = self._specials.get(s)
-        if special is not None:
-            return special
-        if s.isascii():
-            if _INFIX_ASCII.isdisjoint(s):  # no infix, and no URL: every URL pattern has a dot
-                return (s,)
-            left, hyphen, right = s.partition("-")
-            if hyphen and left.isalpha() and right.isalpha():  # "well-known": the only infix
-                return left, hyphen, right
-            if _NUMBER.fullmatch(s):
-                return (s,)
-            if "." in s and _MAYBE_URL.search(s) and self._url(s):
-                return (s,)
-            parts = _ASCII_INFIXES.split(s)
-            if parts[0]:  # no infix at the very start, which spaCy would skip
-                return list(filter(None, parts))
-            matches = _ASCII_INFIXES.finditer(s)
-        elif "." in s and self._url(s):
-            return (s,)
-        else:
-            matches = self._infixes(s)
-        tokens, start = [], 0
-        for match in matches:
-            infix_start, infix_end = match.span()
-            if infix_start == 0:  # spaCy skips an infix at the very start
+        runs, end = [], 0
+        for i in compress(range(len(pieces)), map(context.__contains__, pieces)):
+            if i < end:
                 continue
-            if infix_start != start:
-                tokens.append(s[start:infix_start])
-            if infix_start != infix_end:
-                tokens.append(s[infix_start:infix_end])
-            start = infix_end
-        if start < len(s):
-            tokens.append(s[start:])
-        return tokens
+            start, end = i, i + 1
+            while start > 0 and tied(start - 1, start):
+                start -= 1
+            while end < len(pieces) and tied(end - 1, end):
+                end += 1
+            if end - start > 1:
+                with self._lock, self._nlp.memory_zone():
+                    tokens = [t.text for t in self._nlp.tokenizer(text[spans[start][0]:spans[end - 1][1]])]
+                runs.append((start, end, " ".join(tokens)))
+        return runs
 
-    def _prefix_len(self, s: str) -> int:
-        first = s[0]
-        if first in _ALNUM:
-            if first not in "UCA":  # the prefixes with letters are US$, C$ and A$
-                return 0
-        elif first in _ONE_CHAR_PREFIXES:
-            return 1
-        match = self._prefix(s)
-        return match.end() - match.start() if match else 0
+    def _joined_tokens(self, pieces: list[str]) -> list[str]:
+        found = list(map(self._tokens.get, pieces))
+        if not all(found):
+            missing = list(compress(pieces, map(not_, found)))
+            found = list(map(self._learn(missing).get, pieces, found))
+        return found
 
-    def _suffix_len(self, s: str) -> int:
-        if not s:
-            return 0
-        last = s[-1]
-        if last in _ALNUM:
-            # A suffix ending in an ASCII letter is 's (or ’s) or a unit after a digit ("5km",
-            # "3mbar"); none ends in an ASCII digit.
-            if last in _DIGITS:
-                return 0
-            if s[-2:-1] in ("'", "’") and last in "sS":
-                return 2
-            if _DIGITS.isdisjoint(s[-5:-1]):
-                return 0
-        elif last in _ONE_CHAR_SUFFIXES:
-            return 1
-        elif last == ".":
-            # A full stop is a suffix after a lower-case letter or a digit, or after two upper-case
-            # letters; after one upper-case letter that follows some other ASCII character it is not.
-            before = s[-2:-1]
-            if before in _LOWER_OR_DIGIT:
-                return 1
-            if before in _UPPER:
-                two_before = s[-3:-2]
-                if two_before in _UPPER:
-                    return 1
-                if two_before.isascii():
-                    return 0
-        if len(s) > _SUFFIX_WINDOW and not s.endswith(".."):
-            s = s[-_SUFFIX_WINDOW:]  # the regex tries every position; only the last few can match
-        match = self._suffix(s)
-        return match.end() - match.start() if match else 0
+    def _tokens_of(self, piece: str) -> list[str]:
+        joined = self._tokens.get(piece)
+        if joined is None:
+            if self._split is not None and piece.isalpha() and piece not in self._split.letter_specials:
+                return [piece]
+            joined = self._learn([piece])[piece]
+        return joined.split(" ")
 
-    def _apply_matcher(self, tokens: list[str]) -> list[str] | None:
-        """spaCy's Tokenizer._apply_special_cases inside one piece (None if no pattern occurs):
-        of all occurrences of patterns, the longer first and of equal length the one further left
-        becomes its special case, unless its first or last token is in one already looked at."""
-        spans = []
-        for i, pair in enumerate(zip(tokens, tokens[1:])):
-            for pattern in self._patterns.get(pair, ()):
-                if tuple(tokens[i:i + len(pattern)]) == pattern:
-                    spans.append((i, i + len(pattern)))
-        if not spans:
-            return None
-        spans.sort(key=lambda span: (span[0] - span[1], span[0]))
-        seen, taken = set(), []
-        for start, end in spans:
-            if start not in seen and end - 1 not in seen:
-                taken.append((start, end))
-            seen.update(range(start, end))
-        out, done = [], 0
-        for start, end in sorted(taken):
-            out += tokens[done:start]
-            out += self._specials["".join(tokens[start:end])]
-            done = end
-        out += tokens[done:]
+    def _learn(self, pieces: list[str]) -> dict[str, str]:
+        """Tokenize new pieces, remember and return their joined tokens."""
+        if len(self._tokens) + len(pieces) >= _MAX_CACHE:
+            self._tokens = {}  # a new one: another thread may be reading the old
+        if len(self._in_context) >= _MAX_CACHE:  # a few pieces in a thousand: seldom
+            self._in_context = {}
+        if self._split is None:
+            with self._lock:
+                learnt = self._spacy_tokens(pieces)
+        else:
+            learnt, split, in_context = {}, self._split.split, self._in_context
+            for piece in pieces:
+                tokens, ends = split(piece)
+                # One token is the piece itself: the very key, one object less to reach.
+                learnt[piece] = " ".join(tokens) if len(tokens) > 1 else piece
+                if ends:
+                    in_context[piece] = ends
+        self._tokens.update(learnt)
+        return learnt
+
+    def _spacy_tokens(self, pieces: list[str]) -> dict[str, str]:
+        """Pieces tokenized by spaCy in one call. They are joined by new lines, which spaCy splits
+        on before anything else and keeps as tokens of their own, so no special case can match
+        across two pieces."""
+        starts, position = [], 0
+        for piece in pieces:
+            starts.append(position)
+            position += len(piece) + 1
+        tokens_of: list[list[str]] = [[] for _ in pieces]
+        index = 0
+        # The memory zone frees the lexemes spaCy creates for new strings, which would otherwise
+        # accumulate in its vocabulary for the life of the worker.
+        with self._nlp.memory_zone():
+            for token in self._nlp.tokenizer("\n".join(pieces)):
+                if token.is_space:
+                    continue
+                while index + 1 < len(starts) and token.idx >= starts[index + 1]:
+                    index += 1
+                tokens_of[index].append(token.text)
+        return {piece: " ".join(tokens) for piece, tokens in zip(pieces, tokens_of)}
+
+    def _transition(self, tokens, seen_period: bool) -> tuple[int, bool]:
+        """spaCy's Sentencizer over these tokens: (sentence starts added, period seen after)."""
+        added = 0
+        for token in tokens:
+            in_punct_chars = token in self._punct_chars
+            if seen_period and not in_punct_chars and not _is_punct(token):
+                added, seen_period = added + 1, False
+            elif in_punct_chars:
+                seen_period = True
+        return added, seen_period
+
+    def _transitions_of(self, piece: str) -> tuple:
+        pair = self._transitions.get(piece)
+        if pair is None:
+            if len(self._transitions) >= _MAX_CACHE:
+                self._transitions.clear()
+            tokens = self._tokens_of(piece)
+            pair = self._transitions[piece] = (self._transition(tokens, False), self._transition(tokens, True))
+        return pair
+
+    def sentence_count(self, text: str) -> int:
+        """Sentences as spaCy's Sentencizer counts them: the first token starts one, and after a
+        token in its punctuation list the next token that is not punctuation starts the next.
+        White space other than one space between tokens is a token too, as in spaCy."""
+        count, seen_period, first = 0, False, True
+        for match in _RUNS.finditer(text):
+            run = match.group()
+            if run[0].isspace():
+                if run == " " and not first:
+                    continue
+                added, seen_period = (1, False) if seen_period else (0, False)  # a white-space token
+            else:
+                if_not_seen, if_seen = self._transitions_of(run)
+                added, seen_period = if_seen if seen_period else if_not_seen
+            count += added + first
+            first = False
+        return count
+
+
+class SegmenterSplitter:
+    """Words from a segmenter; sentences end at Unicode sentence terminals."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+        self._lock = threading.Lock()  # segmenter objects are not thread-safe
+        if lang == "zh":
+            import jieba
+
+            jieba.setLogLevel(60)
+            self._cut = lambda text: jieba.lcut(text)
+        elif lang == "ja":
+            from sudachipy import Dictionary, SplitMode
+
+            tokenizer = Dictionary(dict="core").create()
+            self._cut = lambda text: [m.surface() for m in tokenizer.tokenize(text, SplitMode.C)]
+        elif lang == "th":
+            from pythainlp.tokenize import word_tokenize
+
+            self._cut = lambda text: word_tokenize(text, keep_whitespace=False, engine="newmm-safe")
+        else:
+            raise ValueError(f"no segmenter for {lang!r}")
+
+    def words(self, text: str) -> list[str]:
+        out = []
+        with self._lock:
+            for line in text.splitlines():  # segmenters are given lines, keeping inputs short
+                out.extend(w.strip() for w in self._cut(line) if w.strip())
         return out
 
+    def sentence_count(self, text: str) -> int:
+        count, in_sentence = 0, False
+        for ch in text:
+            if ch in TERMINAL_PUNCTUATION:
+                in_sentence = False
+            elif not ch.isspace() and not in_sentence:
+                count, in_sentence = count + 1, True
+        return count
 
-def _core(text: str) -> str:
-    """From the first ASCII letter or digit to the last ("" if none)."""
-    ends = [i for i, ch in enumerate(text) if ch in _ALNUM]
-    return text[ends[0]:ends[-1] + 1] if ends else ""
+
+@lru_cache(maxsize=8)
+def words_of(text: str, lang: str | None) -> list[str]:
+    """The words of a text; the filters of one chain ask for the same text's words in turn.
+    Callers must not change the list."""
+    return splitter_for(lang).words(text)
 
 
-def _matcher_patterns(tokenizer, specials: dict) -> list[tuple]:
-    """The token sequences spaCy's matcher pass looks for: each special case that affix or infix
-    rules would split, as those rules alone split it (Tokenizer.add_special_case)."""
-    from spacy.tokenizer import Tokenizer
+@lru_cache(maxsize=None)
+def splitter_for(lang: str | None):
+    """The word splitter for a lid.176 language code (English rules when unknown)."""
+    if lang in SEGMENTED_LANGUAGES:
+        return SegmenterSplitter(lang)
+    return SpacySplitter(lang or "en")
 
-    plain = Tokenizer(tokenizer.vocab, rules={}, prefix_search=tokenizer.prefix_search,
-                      suffix_search=tokenizer.suffix_search, infix_finditer=tokenizer.infix_finditer,
-                      token_match=tokenizer.token_match, url_match=tokenizer.url_match)
-    patterns = []
-    for text, tokens in specials.items():
-        if (tokenizer.find_prefix(text) or tokenizer.find_suffix(text) or tokenizer.find_infix(text)
-                or " " in text):
-            pattern = tuple(t.text for t in plain(text))
-            if len(pattern) > 1:
-                patterns.append(pattern)
-            elif pattern != tokens:  # a one-token pattern that changes the token: not in English
-                raise ValueError(f"special case {text!r} is a single token for the matcher")
-    return patterns
+
+def uses_spaces(lang: str | None) -> bool:
+    return lang not in SEGMENTED_LANGUAGES

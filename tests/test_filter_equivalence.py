@@ -6,7 +6,7 @@ that are equal only when joined, mojibake at every distance from ASCII text).
 
 The filters take shortcuts for speed (shared per-word facts, hashes instead of strings, candidate
 positions, reduced lines for sentence counting, searches only where a match can be); the
-references below take none. Word splitting is the splitter's (filters.tokenizers, tested against
+references below take none. Word splitting is the splitter's (filters.words, tested against
 spaCy elsewhere), so the references ask it for words and for each line's sentence count.
 """
 
@@ -38,7 +38,7 @@ from filters.pii import _EMAIL, _IPV4, _MAYBE_PHONE, PiiRedactor
 from filters.presets import load_preset
 from filters.stopwords import stop_words_for
 from filters.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION, word_columns
-from filters.tokenizers import splitter_for, uses_spaces, words_of
+from filters.words import splitter_for, uses_spaces, words_of
 from pipelines.sources import READERS, FileContext
 from pipelines.sources.html import charset_from_content_type, html_to_text
 from pipelines.sources.wikipedia import wikitext_to_text

@@ -1,4 +1,4 @@
-"""The compiled English word splitter (filters/words.py) against spaCy, its reference.
+"""The compiled English word splitter (filters/spacy_rules.py) against spaCy, its reference.
 
 Whole texts (Wikipedia, Gutenberg, web pages, an adversarial list, random pieces) must give exactly
 spaCy's tokens; each shortcut that skips one of spaCy's regular expressions must answer as that
@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import spacy
 
-from filters import tokenizers
-from filters.tokenizers import SpacySplitter
-from filters.words import (_AFFIXED, _ASCII_INFIXES, _MAYBE_URL, _NUMBER, _ONE_CHAR_PREFIXES,
+from filters import words
+from filters.words import SpacySplitter
+from filters.spacy_rules import (_AFFIXED, _ASCII_INFIXES, _MAYBE_URL, _NUMBER, _ONE_CHAR_PREFIXES,
                            _ONE_CHAR_SUFFIXES, PieceSplitter)
 from pipelines.sources.wikipedia import wikitext_to_text
 
@@ -235,7 +235,7 @@ def test_other_languages_keep_spacy(data_dir):
 
 
 def test_a_full_cache_starts_again(nlp, real_texts, monkeypatch):
-    monkeypatch.setattr(tokenizers, "_MAX_CACHE", 200)
+    monkeypatch.setattr(words, "_MAX_CACHE", 200)
     ours = SpacySplitter("en")
     texts = real_texts[:20] + real_texts[:5]
     for text in texts:
@@ -246,7 +246,7 @@ def test_a_full_cache_starts_again(nlp, real_texts, monkeypatch):
 
 def test_threads_share_a_splitter(nlp, real_texts, monkeypatch):
     """Words stay right while other threads learn pieces and the full cache starts again."""
-    monkeypatch.setattr(tokenizers, "_MAX_CACHE", 300)
+    monkeypatch.setattr(words, "_MAX_CACHE", 300)
     ours = SpacySplitter("en")
     texts = real_texts[:40]
     expected = [spacy_words(nlp, text) for text in texts]

@@ -6,7 +6,7 @@ import bz2
 import pytest
 import spacy
 
-from filters.tokenizers import SegmenterSplitter, SpacySplitter, splitter_for, uses_spaces
+from filters.words import SegmenterSplitter, SpacySplitter, splitter_for, uses_spaces
 from pipelines.sources.wikipedia import wikitext_to_text
 
 
