@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from pipelines import ablation
-from tests.conftest import DATA_DIR
+from conftest import DATA_DIR
 from filters.normalise import normalise_text
 from trainer.evaluate import bits_per_byte, windows
 from trainer.model import ModelConfig, Transformer

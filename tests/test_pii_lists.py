@@ -5,9 +5,11 @@ import pickle
 import pytest
 
 from filters.badwords import BadWords
+from filters.normalise import normalise_text
 from filters.pii import PiiRedactor
 from filters.presets import load_preset
 from filters.url_blocklist import UrlBlocklist
+from pipelines.sources import READERS, FileContext
 
 
 def doc(text, lang="en", url=None):
@@ -55,8 +57,25 @@ def test_badwords_match_substrings_without_spaces_and_keep_the_allowlist(badword
               if w.strip() and w.strip() != "性"]
     assert badwords.count(f"这是一个{listed[0]}的例子", "zh") == 1
     assert badwords.count("他的性格很好，性别不重要。", "zh") == 0  # 性 alone is an innocent subword
-    assert badwords.count("tlhIngan Hol", "tlh") is not None  # Klingon has a list
     assert badwords(doc("text", lang="xx")).signals == {"badwords": None}  # no list: abstains
+
+
+def test_badwords_read_each_languages_list(badwords, data_dir, tmp_path):
+    """Each language's own file, case-insensitively, whole words: every Klingon word listed is found once
+    in a Klingon sentence and not in an English one; lid.176's tl and nb read the files named fil and no."""
+    klingon = [w.strip() for w in (data_dir / "ldnoobw" / "tlh").read_text(encoding="utf-8").splitlines() if w.strip()]
+    assert klingon
+    for word in klingon:
+        assert badwords.count(f"nuqneH, {word}!", "tlh") == 1
+        assert badwords.count(f"nuqneH, {word.upper()} {word.lower()}.", "tlh") == 2
+        assert badwords.count(f"nuqneH, {word}!", "en") == 0
+    assert badwords.count("tlhIngan Hol Dajatlh'a'?", "tlh") == 0
+    (tmp_path / "fil").write_text("tanga\n", encoding="utf-8")
+    (tmp_path / "no").write_text("dust\n", encoding="utf-8")
+    renamed = BadWords(lists_dir=str(tmp_path))
+    assert renamed.count("Ang tanga mo.", "tl") == renamed.count("Ang tanga mo.", "fil") == 1
+    assert renamed.count("Du er en dust.", "nb") == renamed.count("Du er en dust.", "no") == 1
+    assert renamed.count("Ang tanga mo.", "en") is None  # no file named en here: abstains
 
 
 def test_badwords_survive_pickling(badwords):
@@ -79,8 +98,30 @@ def test_url_blocklist_domains_and_easylist(tmp_path, data_dir):
         "url_blocklist.rules"
 
 
+def ccnet_pages(data_dir) -> list[dict]:
+    """The CCNet pages of cc_en_head-0091 (real web text), normalised as curation does, in English."""
+    path = data_dir / "ccnet_jsonl_dolma" / "cc_en_head-0091.jsonl.gz"
+    with open(path, "rb") as raw:
+        docs = list(READERS["jsonl"](raw, FileContext("web", "jsonl", str(path), path.name)))
+    return [{**d, "text": normalise_text(d["text"]), "lang": "en"} for d in docs]
+
+
 def test_web_preset_reads_lists_from_data_dir(monkeypatch, data_dir):
+    """The web preset's lists are the data folder's, and they act on real pages: the chain keeps a CCNet page
+    (100women.ng) and drops it once a listed word is in it or its URL is an EasyList ad server; a page
+    on Dick Cheney (911blogger.com) is dropped by C4's word rule, its known false positive."""
     monkeypatch.setenv("DATA_DIR", str(data_dir))
     spec, chain = load_preset("web")
     assert [f.name for f in chain.filters][0] == "url_blocklist" and chain.filters[-1].name == "badwords"
     assert chain.filters[-1].lists_dir == str(data_dir / "ldnoobw")
+    pages = ccnet_pages(data_dir)
+    kept, cheney = pages[1], pages[3]
+    assert kept["url"].startswith("http://100women.ng/") and cheney["url"].startswith("http://911blogger.com/")
+    decision = chain(kept)
+    assert decision.keep and decision.signals["badwords"] == 0 and decision.signals["url_blocked"] is False
+    decision = chain({**kept, "text": kept["text"] + " What a shit year."})
+    assert (decision.keep, decision.reason, decision.signals["badwords"]) == (False, "badwords.max_badwords", 1)
+    decision = chain({**kept, "url": "https://ad.doubleclick.net/ddm/trackclk"})
+    assert (decision.keep, decision.reason) == (False, "url_blocklist.rules")
+    decision = chain(cheney)
+    assert (decision.keep, decision.reason, decision.signals["badwords"]) == (False, "badwords.max_badwords", 4)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import REPO
 from pipelines.sources import READERS, FileContext, Quarantined, Rejected, glob_base, infer_format, relative_location
 from pipelines.sources.html import decode_html, html_to_text
 from pipelines.sources.text import strip_gutenberg
@@ -205,9 +206,37 @@ def test_zstd_jsonl_and_its_truncation(tmp_path):
     assert 0 < kinds(cut)["doc"] < 20000
 
 
+# The ids of the first three documents of ccnet_jsonl_dolma/cc_en_head-0091.jsonl.gz read as source "test":
+# the same in the shared data and in tests/data (an excerpt: the file's first lines).
+FIRST_IDS = ["4558a48b0327f13f5b1782ee1506f678", "577df1bb7642fd568831e915a98bad4c", "91930e446f78e867e83d2054a276d4e9"]
+
+
 def test_read_ids_are_stable(data_dir):
+    """A document's id is XXH3-128 of source, location and the record's byte offset: fixed values (earlier
+    runs' shards and dedup indexes hold them), the same from a fresh interpreter with another hash seed,
+    and each offset the start of its line in the decompressed file."""
+    import os
+    import subprocess
+    import sys
+
+    import xxhash
+
     path = data_dir / "ccnet_jsonl_dolma" / "cc_en_head-0091.jsonl.gz"
-    assert [d["id"] for d in read(path, "jsonl")] == [d["id"] for d in read(path, "jsonl")]
+    docs = read(path, "jsonl")
+    ids = [d["id"] for d in docs]
+    assert ids[:3] == FIRST_IDS and len(set(ids)) == len(ids) >= 6
+    raw = gzip.decompress(path.read_bytes())
+    for d in docs:
+        assert d["offset"] == 0 or raw[d["offset"] - 1:d["offset"]] == b"\n"
+        assert json.loads(raw[d["offset"]:].split(b"\n", 1)[0])["text"] == d["text"]
+        assert d["id"] == xxhash.xxh3_128_hexdigest(f"test\x00{path.name}\x00{d['offset']}".encode())
+    code = ("import json, sys; from pathlib import Path; from pipelines.sources import READERS, FileContext; "
+            "p = Path(sys.argv[1]); raw = open(p, 'rb'); "
+            "print(json.dumps([d['id'] for d in READERS['jsonl'](raw, FileContext('test', 'jsonl', str(p), p.name))]))")
+    for seed in ("0", "4242"):
+        other = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, capture_output=True, text=True,
+                               env={**os.environ, "PYTHONHASHSEED": seed}, check=True)
+        assert json.loads(other.stdout) == ids, other.stderr[-2000:]
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])

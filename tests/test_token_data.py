@@ -14,6 +14,7 @@ from pyarrow.fs import LocalFileSystem
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from schemas.run_manifest import file_entry
+from schemas.tokens import FORMAT, token_schema
 from trainer.data.loader import LoaderStateMismatch, PretrainLoader, SequenceDataset
 from trainer.data.order import Mixture, permutation, rank_sequences
 from trainer.data.shards import TokenShards
@@ -55,17 +56,18 @@ def split_files(documents, files=3):
     return {"train": [train[i:i + size] for i in range(0, len(train), size)], "heldout": [heldout]}
 
 
-def write_token_shards(root, documents, tokenizer, vocab_size=None, id_type=pa.uint16()):
-    """Token shards as pipelines.tokenize writes them (the format of the brief), written here with pyarrow."""
+def write_token_shards(root, documents, tokenizer, vocab_size=None):
+    """Token shards as pipelines.tokenize writes them (schemas.tokens: list<uint16> ids up to 65,536 ids,
+    else list<uint32>), written here with pyarrow."""
     vocab_size = vocab_size or tokenizer.get_vocab_size()
+    schema = token_schema(vocab_size)
     splits = {}
     for split, chunks in split_files(documents).items():
         entries = []
         for i, chunk in enumerate(chunks):
             ids = [e.ids for e in tokenizer.encode_batch([t for _, _, t in chunk], add_special_tokens=False)]
             table = pa.table({"id": [d for d, _, _ in chunk], "source": [s for _, s, _ in chunk],
-                              "input_ids": pa.array(ids, pa.list_(id_type)),
-                              "n_tokens": pa.array([len(x) for x in ids], pa.int32())})
+                              "input_ids": ids, "n_tokens": [len(x) for x in ids]}, schema=schema)
             path = f"{split}/part-{i:05d}-of-{len(chunks):05d}.parquet"
             (root / split).mkdir(parents=True, exist_ok=True)
             pq.write_table(table, root / path, row_group_size=ROW_GROUP, compression="zstd")
@@ -74,7 +76,7 @@ def write_token_shards(root, documents, tokenizer, vocab_size=None, id_type=pa.u
     tok_info = {"fingerprint": hashlib.sha256(tokenizer.to_str().encode()).hexdigest(), "vocab_size": vocab_size,
                 "special_tokens": {t: tokenizer.token_to_id(t) for t in SPECIALS}}
     fingerprint = hashlib.sha256(json.dumps([splits, tok_info["fingerprint"]], sort_keys=True).encode()).hexdigest()
-    (root / "manifest.json").write_text(json.dumps({"format": "token-shards/1", "tokenizer": tok_info,
+    (root / "manifest.json").write_text(json.dumps({"format": FORMAT, "tokenizer": tok_info,
                                                     "splits": splits, "fingerprint": fingerprint}))
     return root
 
@@ -278,7 +280,8 @@ def test_object_store_uri_uint32_ids_and_heldout(shards, token_dir, documents, t
 
     memory = fsspec.filesystem("memory")
     memory.put(str(token_dir), "/bucket/tokens", recursive=True)
-    wide = write_token_shards(tmp_path, documents, tokenizer, vocab_size=70_000, id_type=pa.uint32())
+    wide = write_token_shards(tmp_path, documents, tokenizer, vocab_size=70_000)
+    assert pq.read_schema(next(wide.glob("train/*.parquet"))).field("input_ids").type == pa.list_(pa.uint32())
     reference = dataset(shards)
     for other in (TokenShards("memory://bucket/tokens"), TokenShards(f"file://{token_dir}"), TokenShards(str(wide))):
         ds = pickle.loads(pickle.dumps(dataset(other)))  # as a spawned DataLoader worker gets it

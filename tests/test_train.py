@@ -1,6 +1,7 @@
 """The trainer on real text (Wikipedia and Gutenberg token shards): it learns, and it resumes exactly."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -154,9 +155,31 @@ def test_resume_on_two_ranks_after_one(tmp, mode):
 
 
 def test_a_curation_run_trains_directly_with_a_tokenizer(curated, tokenizer_file, tmp_path):
-    config = load_config(str(REPO / "configs/train/tiny.yaml"), [*SMALL, "train.max_steps=4", "train.log_every=2"])
+    """A curation run's text with --tokenizer trains on the very batches, with the very losses, of the
+    token shards pipelines.tokenize makes of that run (no held-out split); the first loss is an untrained
+    model's, about ln(padded vocabulary); the loss then falls."""
+    from tokenizers import Tokenizer
+
+    from pipelines.tokenize import run as tokenize
+
+    tokenize(["--input", str(curated), "--tokenizer", str(tokenizer_file), "--output", str(tmp_path / "tokens"),
+              "--heldout-fraction", "0"])
+    config = load_config(str(REPO / "configs/train/tiny.yaml"),
+                         [*SMALL, "train.max_steps=6", "train.log_every=1", "train.eval_every=0", "optim.warmup_steps=1"])
     result = train(config, str(curated), str(tmp_path / "text"), str(tokenizer_file))
-    assert result["step"] == 4 and 0 < result["loss"] < 9 and result["evals"] == []  # no held-out split
+    assert result["step"] == 6 and result["evals"] == []  # no held-out split
+    text = steps([json.loads(line) for line in (tmp_path / "text" / "log.jsonl").read_text().splitlines()])
+    # The tokenizer given here too: without it the trainer opens the shards' held-out split, empty at
+    # --heldout-fraction 0, and fails ("0 tokens do not fill one window").
+    train(config, str(tmp_path / "tokens"), str(tmp_path / "shards"), str(tokenizer_file))
+    shards = steps([json.loads(line) for line in (tmp_path / "shards" / "log.jsonl").read_text().splitlines()])
+    assert sorted(text) == sorted(shards) == list(range(1, 7))
+    assert [text[s]["batch_digest"] for s in text] == [shards[s]["batch_digest"] for s in text]
+    _same_losses(text, shards)
+    # N(0, 0.02) weights predict all ids, the padding ones too, about equally at step 1 (4,000 -> 4,032).
+    padded = 64 * math.ceil(Tokenizer.from_file(str(tokenizer_file)).get_vocab_size() / 64)
+    assert text[1]["loss"] == pytest.approx(math.log(padded), abs=0.05), (text[1], padded)
+    assert text[6]["loss"] < text[1]["loss"] - 0.25, [text[s]["loss"] for s in text]
 
 
 def test_next_token_training_needs_no_mask_token():
