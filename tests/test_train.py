@@ -154,7 +154,7 @@ def test_resume_on_two_ranks_after_one(tmp, mode):
         assert a[step]["loss"] == pytest.approx(b[step]["loss"], rel=1e-5), (step, a[step], b[step])
 
 
-def test_a_curation_run_trains_directly_with_a_tokenizer(curated, tokenizer_file, tmp_path):
+def test_a_curation_run_trains_directly_with_a_tokenizer(curated, tokenizer_file, tmp_path, capsys):
     """A curation run's text with --tokenizer trains on the very batches, with the very losses, of the
     token shards pipelines.tokenize makes of that run (no held-out split); the first loss is an untrained
     model's, about ln(padded vocabulary); the loss then falls."""
@@ -169,9 +169,10 @@ def test_a_curation_run_trains_directly_with_a_tokenizer(curated, tokenizer_file
     result = train(config, str(curated), str(tmp_path / "text"), str(tokenizer_file))
     assert result["step"] == 6 and result["evals"] == []  # no held-out split
     text = steps([json.loads(line) for line in (tmp_path / "text" / "log.jsonl").read_text().splitlines()])
-    # The tokenizer given here too: without it the trainer opens the shards' held-out split, empty at
-    # --heldout-fraction 0, and fails ("0 tokens do not fill one window").
-    train(config, str(tmp_path / "tokens"), str(tmp_path / "shards"), str(tokenizer_file))
+    # Token shards of --heldout-fraction 0 have an empty held-out split: training goes on without
+    # evaluation and says so (it once failed there: "0 tokens do not fill one window").
+    assert train(config, str(tmp_path / "tokens"), str(tmp_path / "shards"))["evals"] == []
+    assert "no held-out evaluation: the held-out split of" in capsys.readouterr().err
     shards = steps([json.loads(line) for line in (tmp_path / "shards" / "log.jsonl").read_text().splitlines()])
     assert sorted(text) == sorted(shards) == list(range(1, 7))
     assert [text[s]["batch_digest"] for s in text] == [shards[s]["batch_digest"] for s in text]

@@ -284,8 +284,14 @@ def _train(config: RunConfig, data: str, out: Path, tokenizer_path: str | None, 
     window = objective.window(d.seq_len)
     dataset = SequenceDataset(train_shards, d.seq_len, window=window, seed=t.seed, mixture=d.mixture)
     heldout = None
-    if tokenizer_path is None:  # token shards have a held-out split; a curation run's text has none
-        heldout = SequenceDataset(TokenShards(data, "heldout"), d.seq_len, window=window, seed=t.seed)
+    if tokenizer_path is None and t.eval_sequences >= 1:  # token shards have a held-out split; text has none
+        heldout_shards = TokenShards(data, "heldout")
+        heldout_tokens = int(heldout_shards.doc_tokens.sum()) + len(heldout_shards.doc_tokens)  # with separators
+        if heldout_tokens >= window:
+            heldout = SequenceDataset(heldout_shards, d.seq_len, window=window, seed=t.seed)
+        elif runtime.main:  # tokenized with --heldout-fraction 0, or too little of it: train, do not evaluate
+            _warn(f"no held-out evaluation: the held-out split of {data} has {heldout_tokens} tokens, "
+                  f"less than one window of {window}")
     loader = PretrainLoader(dataset, d.global_batch, d.micro_batch, world_size=runtime.world_size, rank=runtime.rank,
                             num_workers=d.workers, pin_memory=cuda, collate_fn=objective.collate, max_steps=t.max_steps)
 
