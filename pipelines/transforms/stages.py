@@ -228,7 +228,8 @@ class _MergeNgrams(beam.CombineFn):
         return []
 
     def add_input(self, accumulator, hashes):
-        return accumulator + [hashes]
+        accumulator.append(hashes)  # Beam lets a CombineFn change its accumulator in place
+        return accumulator
 
     def merge_accumulators(self, accumulators):
         return [merge(a for acc in accumulators for a in acc)]
