@@ -58,7 +58,7 @@ class Outcome(NamedTuple):
     detail: str | None = None
 
 
-EXACT_STAGE, NEAR_STAGE = "dedup", "near_dedup"
+EXACT_STAGE, NEAR_STAGE = "exact_dedup", "near_dedup"
 
 
 def kept_alone(doc_id: str) -> Outcome:

@@ -3,7 +3,20 @@ funnel printed at the end of a run."""
 
 from collections import defaultdict
 
-STAGES = ("read", "extract", "normalise", "langid", "quality", "decontaminate", "dedup", "near_dedup", "boilerplate", "pii")
+STAGES = ("read", "extract", "normalise", "langid", "quality", "decontaminate", "exact_dedup", "near_dedup",
+          "boilerplate", "pii")
+# Stage names of runs made before a stage was renamed: what readers of old runs take them for.
+RENAMED_STAGES = {"dedup": "exact_dedup"}
+
+
+def stage_name(name: str) -> str:
+    """The stage's name today, for a name read from a run's stats, rejects or report."""
+    return RENAMED_STAGES.get(name, name)
+
+
+def current_stats(stats: dict) -> dict:
+    """A run's stats.json (or summary.json) with its stages under today's names."""
+    return {**stats, "stages": [{**s, "stage": stage_name(s["stage"])} for s in stats["stages"]]}
 
 
 def build_stats(counters: list[tuple[str, dict, int]], stages_run: tuple[str, ...] = STAGES) -> dict:

@@ -55,7 +55,7 @@ def _stage_partition(row):
 
 def stages_run(config: CurateConfig) -> tuple[str, ...]:
     """The run's stages, in order (accounting.STAGES lists them all)."""
-    skipped = {"boilerplate": not config.boilerplate_lines, "dedup": config.dedup == "none",
+    skipped = {"boilerplate": not config.boilerplate_lines, "exact_dedup": config.dedup == "none",
                "near_dedup": config.dedup != "minhash", "pii": not config.pii, "decontaminate": not config.decontaminate}
     return tuple(s for s in accounting.STAGES if not skipped.get(s, False))
 

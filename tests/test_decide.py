@@ -14,7 +14,7 @@ def test_exact_copies_point_to_the_smallest_id():
     cluster = merge_summaries([ExactSummary(B, 1, 0.5), ExactSummary(A, 1, 0.5), ExactSummary(C, 2, 0.5)])
     assert cluster.keep_id == A and cluster.size == 4
     assert decide(A, cluster, None) == Outcome(None, None, A, 4)
-    assert decide(B, cluster, None) == Outcome("dedup", "exact_duplicate", A, 4, A, f"same text as {A} (4 copies)")
+    assert decide(B, cluster, None) == Outcome("exact_dedup", "exact_duplicate", A, 4, A, f"same text as {A} (4 copies)")
 
 
 def test_copies_of_a_keeper_near_dedup_removed_point_to_the_final_keeper():
@@ -23,7 +23,7 @@ def test_copies_of_a_keeper_near_dedup_removed_point_to_the_final_keeper():
     assert decide(A, cluster, near) == Outcome("near_dedup", "near_duplicate", K, 7, K,
                                                f"near-duplicate of {K} (a cluster of 7)")
     copy = decide(B, cluster, near)
-    assert (copy.stage, copy.reason, copy.cluster, copy.size, copy.duplicate_of) == ("dedup", "exact_duplicate", K, 7, K)
+    assert (copy.stage, copy.reason, copy.cluster, copy.size, copy.duplicate_of) == ("exact_dedup", "exact_duplicate", K, 7, K)
     assert copy.detail.endswith(f"itself a near duplicate of {K}")
 
 
@@ -36,4 +36,4 @@ def test_an_indexed_document_wins_but_never_against_itself():
     assert decide(A, None, indexed) == Outcome("near_dedup", "in_index", K, 3, K, f"near-duplicate of indexed document {K}")
     assert decide(K, None, indexed) == Outcome(None, None, K, 3)  # this document, from an earlier run of the same input
     copy = decide(B, ExactSummary(A, 2, None), indexed)
-    assert (copy.stage, copy.duplicate_of) == ("dedup", K)
+    assert (copy.stage, copy.duplicate_of) == ("exact_dedup", K)

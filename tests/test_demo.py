@@ -52,7 +52,7 @@ def test_every_stage_acts(demo):
     _, _, result = demo
     assert result.problems == []
     stages = {s["stage"]: s for s in result.stats["stages"]}
-    for name in ("read", "extract", "langid", "quality", "dedup"):
+    for name in ("read", "extract", "langid", "quality", "exact_dedup"):
         assert sum(stages[name]["rejected"].values()) + sum(stages[name]["quarantined"].values()) > 0, name
     # The cut-off copy of the crawl: one record quarantined, cut in its gzip member or in its headers.
     quarantined = stages["read"]["quarantined"]

@@ -57,5 +57,5 @@ def test_no_document_text_enters_a_runner_buffer(tmp_path, data_dir, buffers, se
     assert buffers == set(), f"document text went through {buffers}"
     kept, rejects = read_rows(out, "documents"), read_rows(out, "rejects")
     assert len(kept) + len(rejects) == 400 and all(MARKER in r["text"] for r in kept)
-    assert {r["stage"] for r in rejects} >= {"dedup", "near_dedup"}
+    assert {r["stage"] for r in rejects} >= {"exact_dedup", "near_dedup"}
     assert not (out / "_work").exists()  # the working files go once the run has succeeded

@@ -64,7 +64,7 @@ def test_stage_funnel_adds_up(runs):
     for earlier, later in zip(first.stats["stages"], first.stats["stages"][1:]):
         assert earlier["out"] == later["in"]
         assert earlier["in"] == earlier["out"] + sum(earlier["rejected"].values()) + sum(earlier["quarantined"].values())
-    assert stages["dedup"]["out"] == first.stats["totals"]["kept"]
+    assert stages["exact_dedup"]["out"] == first.stats["totals"]["kept"]
 
 
 def test_shards_match_the_schema(runs):

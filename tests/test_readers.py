@@ -73,7 +73,7 @@ def _expected(run: Path, kind: str) -> tuple[int, dict]:
 def test_the_run_has_every_kind_and_several_partitions(runs):
     run, tokens, _, _ = runs
     assert {p.name for p in (run / "documents").iterdir()} >= {"en", "de"}
-    assert {p.name for p in (run / "rejects").iterdir()} >= {"dedup", "quality"}
+    assert {p.name for p in (run / "rejects").iterdir()} >= {"exact_dedup", "quality"}
     assert list((run / "quarantine").glob("*.parquet")) and list((run / "report").glob("*.png"))
     assert list((tokens / "train").glob("*.parquet")) and list((tokens / "heldout").glob("*.parquet"))
 

@@ -131,3 +131,23 @@ def test_the_report_shows_token_shards_and_training(curated, token_shards, tmp_p
     assert [e["step"] for e in summary["training"]["evals"]] == [0, 3, 6]
     assert summary["tokens"]["splits"]["train"]["tokens"] > 0
     assert "held-out loss" in seen["text"] and "heldout" in seen["text"]
+
+
+def test_runs_from_before_the_exact_stage_was_renamed_read_under_its_name(tmp_path):
+    """An old run's `dedup` stage (rejects/dedup/, stats.json, the reject rows) is today's exact_dedup."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.report.compare import load_counts
+    from pipelines.report.summary import _DEDUP, _of_stages, _table
+
+    path = tmp_path / "rejects" / "dedup" / "part-00000-of-00001.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"id": ["a", "c"], "stage": ["dedup", "quality"], "duplicate_of": ["b", None]}), path)
+    assert _of_stages([path], _DEDUP) == [path]
+    assert _table(path, ["id", "stage"])["stage"].to_pylist() == ["exact_dedup", "quality"]
+    stats = {"totals": {"kept": 1}, "languages": {},
+             "stages": [{"stage": "dedup", "in": 2, "out": 1, "rejected": {"exact_duplicate": 1}, "quarantined": {}}]}
+    (tmp_path / "stats.json").write_text(json.dumps(stats))
+    counts = load_counts(tmp_path)
+    assert counts[("exact_dedup", "exact_duplicate")] == 1 and ("dedup", "in") not in counts

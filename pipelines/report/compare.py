@@ -3,11 +3,13 @@
 import json
 from pathlib import Path
 
+from pipelines.accounting import current_stats
+
 
 def load_counts(run: Path) -> dict:
     """The counts to compare, from the run's summary.json, else its stats.json."""
     path = run / "summary.json" if (run / "summary.json").exists() else run / "stats.json"
-    data = json.loads(path.read_text())
+    data = current_stats(json.loads(path.read_text()))
     counts = {("total", key): value for key, value in data["totals"].items()}
     for stage in data["stages"]:
         counts[(stage["stage"], "in")] = stage["in"]

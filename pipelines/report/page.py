@@ -110,7 +110,7 @@ def signal_section(s: dict, folder: str, plots: dict) -> str:
 def dedup_section(s: dict, folder: str, plots: dict) -> str:
     d = s["dedup"]
     parts = [f"<h2>Deduplication</h2><p>{d['entering']} documents entered dedup; "
-             f"{d['removed']['dedup']} exact and {d['removed']['near_dedup']} near duplicates removed "
+             f"{d['removed']['exact_dedup']} exact and {d['removed']['near_dedup']} near duplicates removed "
              f"({100 * d['share_removed']:.1f}%).</p>", _img(folder, plots["dedup"], "cluster sizes")]
     for c in d["sample_clusters"]:
         cols = "".join("<div>" + _sample(f"<b>{esc(doc['role'])}</b> ", esc(doc["id"]), doc["text"]) + "</div>"

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.accounting import STAGES
+from pipelines.accounting import RENAMED_STAGES, STAGES, current_stats, stage_name
 from schemas.run_manifest import verify_run
 from schemas.signals import SIGNALS
 
@@ -25,12 +25,20 @@ TEXT_SAMPLE_CHARS = 600
 BINS = 40
 _DETAIL = re.compile(r"^(\w+)=(\S+) ([<>]=?) (\S+)$")  # filters.rules: "signal=value op threshold"
 _QUALITY_ON = STAGES[STAGES.index("quality"):]  # the stages after the filters ran
-_DEDUP = ("dedup", "near_dedup")
+_DEDUP = ("exact_dedup", "near_dedup")
 
 
 def _table(path: Path, columns: list[str]) -> pa.Table:
+    """Those of `columns` the file has; stage names as they are today (an old run's `dedup` is
+    `exact_dedup`)."""
     names = pq.read_schema(path).names
-    return pq.read_table(path, columns=[c for c in columns if c in names])
+    table = pq.read_table(path, columns=[c for c in columns if c in names])
+    if "stage" in table.column_names:
+        stage = table["stage"]
+        for old, new in RENAMED_STAGES.items():
+            stage = pc.if_else(pc.equal(stage, old), new, stage)
+        table = table.set_column(table.column_names.index("stage"), "stage", stage)
+    return table
 
 
 def _clip(text: str | None) -> str:
@@ -40,7 +48,7 @@ def _clip(text: str | None) -> str:
 
 def _of_stages(reject_files, stages) -> list[Path]:
     """The reject shards of these stages (rejects are partitioned `NAME/`; `stage=NAME/` in runs from before)."""
-    return [path for path in reject_files if path.parent.name.removeprefix("stage=") in stages]
+    return [path for path in reject_files if stage_name(path.parent.name.removeprefix("stage=")) in stages]
 
 
 def _texts(paths, ids: set[str]) -> dict[str, str]:
@@ -139,7 +147,7 @@ def dedup_figures(doc_files, reject_files, stages: dict, clusters: int) -> dict:
              for (stage, keeper), n in ranked[:clusters]]
     wanted = {i for _, _, ids, _ in shown for i in ids}
     texts = {**_texts(doc_files, wanted), **_texts(reject_files, wanted)}
-    entering = stages.get("dedup", {}).get("in", 0)
+    entering = stages.get("exact_dedup", {}).get("in", 0)
     removed = {s: sum(stages.get(s, {}).get("rejected", {}).values()) for s in _DEDUP}
     return {"cluster_sizes": {str(k): v for k, v in sorted(sizes.items())}, "entering": entering,
             "removed": removed, "share_removed": round(sum(removed.values()) / max(1, entering), 4),
@@ -194,7 +202,7 @@ def build_summary(run: Path, tokens: Path | None = None, train: Path | None = No
     # A finished run, its files there at their sizes and the documents and rejects read here with their
     # sha256 (else IncompleteRun); the files read are those its manifest lists.
     manifest = verify_run(str(run), hash_kinds=("documents", "rejects"))
-    stats = json.loads((run / "stats.json").read_text())
+    stats = current_stats(json.loads((run / "stats.json").read_text()))
     listed = sorted(manifest["files"], key=lambda f: f["path"])
     doc_files = [run / f["path"] for f in listed if f.get("kind") == "documents"]
     reject_files = [run / f["path"] for f in listed if f.get("kind") == "rejects"]

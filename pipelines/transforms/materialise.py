@@ -93,7 +93,7 @@ class ApplyDecisions(CountingDoFn):
 
     Side inputs: sizes ((kind, partition) -> bytes), common (boilerplate line keys), clusters (text
     hash -> (ExactSummary, NearOutcome)). plan: the run's spill.DedupPlan (its text hash), None without
-    dedup. dedup_stages: the accounting stages dedup ran ("dedup", "near_dedup"); after: stages run on
+    dedup. dedup_stages: the accounting stages dedup ran ("exact_dedup", "near_dedup"); after: stages run on
     each kept document (pipelines.transforms.stages.Stage), a StripBoilerplate given the common lines."""
 
     def __init__(self, output: str, target_bytes: int, dedup_stages: tuple[str, ...], after: list,
