@@ -82,7 +82,7 @@ def decide(doc_id: str, exact: ExactSummary | None, near: NearOutcome | None) ->
     # An indexed copy with this document's own id is this document from an earlier run of the same
     # input (rerun into another output): not a duplicate of itself, and kept.
     if is_index_node(near.root) and final != doc_id:
-        return Outcome(NEAR_STAGE, "in_index", final, near.size, final, f"near-duplicate of indexed document {final}")
+        return Outcome(NEAR_STAGE, "in_dedup_index", final, near.size, final, f"near-duplicate of indexed document {final}")
     if final == doc_id:
         return Outcome(None, None, final, near.size)
     return Outcome(NEAR_STAGE, "near_duplicate", final, near.size, final,

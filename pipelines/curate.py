@@ -154,7 +154,7 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, filter_chain, chains_by
      | "MergeShards" >> beam.ParDo(MergeShards(out, {"documents": DOCUMENT_SCHEMA, "rejects": REJECT_SCHEMA,
                                                      "quarantine": QUARANTINE_SCHEMA})))
     if write_index:  # into the run first; the driver adds them to the index if the run succeeds
-        applied[INDEX] | "WriteIndex" >> WriteShards(out, "index", INDEX_SCHEMA, no_partition, by_id, config.shard_bytes)
+        applied[INDEX] | "WriteIndex" >> WriteShards(out, "dedup_index", INDEX_SCHEMA, no_partition, by_id, config.shard_bytes)
 
 
 def _decontamination_files(config: CurateConfig) -> tuple[str, ...]:
@@ -216,7 +216,7 @@ def index_files(config: CurateConfig, params: dict) -> list[str]:
     index_dir, output = config.dedup_index, config.output
     if _inside(index_dir, output):
         raise ConfigError(f"--dedup-index {index_dir} lies inside the output {output}: --overwrite would "
-                          f"delete it, and it would mix with the run's own index/ shards; keep it apart")
+                          f"delete it, and it would mix with the run's own dedup_index/ shards; keep it apart")
     parts = [p for p in _index_parts(index_dir) if p != FileSystems.join(index_dir, "parts", _index_run(config))]
     saved = _read_params(index_dir)
     if saved is None:

@@ -41,7 +41,7 @@ from schemas.errors import UsageError
 from schemas.run_manifest import sha256_stream
 
 KINDS = {"documents": "documents/*/part-*.parquet", "rejects": "rejects/*/part-*.parquet",
-         "quarantine": "quarantine/part-*.parquet", "dedup_index": "index/part-*.parquet"}
+         "quarantine": "quarantine/part-*.parquet", "dedup_index": "dedup_index/part-*.parquet"}
 # The column each partitioned kind is partitioned by; its folders are named by the bare value.
 PARTITION_KEYS = {"documents": "lang", "rejects": "stage"}
 
@@ -104,14 +104,15 @@ def _token_files(manifest: dict) -> list[str]:
     return [f["path"] for split in manifest["splits"].values() for f in split["files"]]
 
 
-# Partition folders: the bare value (`en`, `quality`), or `lang=en`, `stage=quality` of runs written before.
+# Partition folders: the bare value (`en`, `quality`), or `lang=en`, `stage=quality` of runs written before;
+# a run's dedup-index shards are in dedup_index/ (index/ in runs written before).
 CURATION = Layout(
-    "curation run", shard_folders=r"documents/(?:lang=)?[\w-]+|rejects/(?:stage=)?\w+|quarantine|index",
+    "curation run", shard_folders=r"documents/(?:lang=)?[\w-]+|rejects/(?:stage=)?\w+|quarantine|dedup_index|index",
     # schemas.dataset_card writes README.md; pipelines.report writes report.html, summary.json and these
     # plots (pipelines/report/plots.py)
     others=r"manifest\.json|stats\.json|README\.md|report\.html|summary\.json"
            r"|report/(?:funnel|languages|dedup_clusters|train_loss|train_lr_speed|signal_\w+)\.png",
-    folders=r"documents(?:/(?:lang=)?[\w-]+)?|rejects(?:/(?:stage=)?\w+)?|quarantine|index|report|" + _WORK_FOLDERS,
+    folders=r"documents(?:/(?:lang=)?[\w-]+)?|rejects(?:/(?:stage=)?\w+)?|quarantine|dedup_index|index|report|" + _WORK_FOLDERS,
     listed=_curation_files)
 TOKENS = Layout("token-shard run", shard_folders=r"train|heldout", others=r"manifest\.json|README\.md",
                 folders=r"train|heldout", listed=_token_files)

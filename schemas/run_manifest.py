@@ -23,7 +23,8 @@ from schemas.errors import IncompleteRun, UsageError
 
 MANIFEST = "manifest.json"
 CHUNK = 1 << 20  # bytes hashed at a time
-RUN_FOLDERS = ("documents", "rejects", "quarantine", "index")  # a curation run's data folders
+# A curation run's data folders (index: the dedup-index shards of runs written before they were dedup_index)
+RUN_FOLDERS = ("documents", "rejects", "quarantine", "dedup_index", "index")
 UNFINISHED = "the run did not finish (or is not a curation run)"
 
 

@@ -33,7 +33,7 @@ def test_the_near_keeper_is_kept_with_its_component_size():
 
 def test_an_indexed_document_wins_but_never_against_itself():
     indexed = NearOutcome(index_node_key(K), 3)
-    assert decide(A, None, indexed) == Outcome("near_dedup", "in_index", K, 3, K, f"near-duplicate of indexed document {K}")
+    assert decide(A, None, indexed) == Outcome("near_dedup", "in_dedup_index", K, 3, K, f"near-duplicate of indexed document {K}")
     assert decide(K, None, indexed) == Outcome(None, None, K, 3)  # this document, from an earlier run of the same input
     copy = decide(B, ExactSummary(A, 2, None), indexed)
     assert (copy.stage, copy.duplicate_of) == ("exact_dedup", K)

@@ -21,7 +21,7 @@ def test_a_second_crawl_is_deduplicated_against_the_first(tmp_path, data_dir):
     second = curate(tmp_path / "month2", month2, filters="none", dedup_index=str(index), dedup_verify="signature")
     assert second.problems == []
     assert json.loads((tmp_path / "month2" / "manifest.json").read_text())["dedup"]["verify"] == "signature"
-    rejects = [r for r in read_rows(tmp_path / "month2", "rejects") if r["reason"] == "in_index"]
+    rejects = [r for r in read_rows(tmp_path / "month2", "rejects") if r["reason"] == "in_dedup_index"]
     assert len(rejects) == kept_first
     assert {r["source"] for r in rejects} == {"warc-again"}
     assert second.stats["sources"]["jsonl"]["kept"] > 0

@@ -127,7 +127,7 @@ def test_a_part_from_before_part_manifests_is_sealed_from_its_run(indexed, tmp_p
     assert json.loads((part / "manifest.json").read_text())["files"] == sealed["files"]
     assert curate_main(["--output", str(month1), "--seal-index-part"]) == 0  # sealed already: checked only
     assert curate_main(argv) == 0
-    in_index = [r for r in read_rows(tmp_path / "month2", "rejects") if r["reason"] == "in_index"]
+    in_index = [r for r in read_rows(tmp_path / "month2", "rejects") if r["reason"] == "in_dedup_index"]
     assert len(in_index) == json.loads((month1 / "stats.json").read_text())["totals"]["kept"]
 
 

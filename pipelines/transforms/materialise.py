@@ -84,7 +84,7 @@ class _Pieces:
         self.rows.clear()
 
 
-INDEX = "index"
+INDEX = "dedup_index"
 
 
 class ApplyDecisions(CountingDoFn):
