@@ -1,11 +1,13 @@
 """HTML bytes to plain text: charset detection, then the cascade (default), Resiliparse or Trafilatura.
 
-The cascade (docs/extraction.md has its figures): Resiliparse's main-content extraction, with comment
-sections kept where the page is a discussion (forum, Q&A, comment markup), lines repeated verbatim kept
-once; where that gives an implausibly short text (under MIN_WORDS words: an article Resiliparse took
-for a comment section, a page its heuristics emptied) it retries with comments kept, then falls back
-to Trafilatura (its defaults, fast) and keeps the longer of the two. Resiliparse alone extracts most pages
-(fast); Trafilatura, 10-20 times slower, sees the few per cent where Resiliparse fails.
+The cascade (docs/extraction.md has its figures and reasoning): boilerplate blocks (pop-ups, dialogs,
+buttons, review and social widgets) go from the DOM; Resiliparse's main-content extraction runs once,
+with comment sections kept where the page is a discussion (forum, Q&A, comment markup), and lines
+repeated verbatim kept once. Where the markup names the post's body (`itemprop=articleBody`,
+`entry-content`, ..., the page's only <article> or <main>) and that holds at least half the text, the
+text is that body's part (marked in the same pass). Under MIN_WORDS words (an article Resiliparse took
+for a comment section, a page its heuristics emptied) it retries with comments kept, then takes all the
+page's visible text if that is longer. One Resiliparse pass for nearly every page; no second library.
 
 Encoding: the byte-order mark, then the HTTP Content-Type charset (as HTML5 orders them), then
 UTF-8 if the bytes are valid UTF-8 (most of the web is, whatever its <meta> says), then the <meta>
@@ -20,12 +22,16 @@ from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encodi
 from resiliparse.parse.html import HTMLTree
 
 from pipelines.sources.decoding import bom_encoding
+from pipelines.sources.html_pruning import content_area, mark_root, main_text_root, prune_boilerplate, split_marked
 
 EXTRACTORS = ("cascade", "resiliparse", "trafilatura")
 DEFAULT_EXTRACTOR = "cascade"
 
 # Fewer words than this from Resiliparse is implausible for a page worth keeping: retry, fall back.
 MIN_WORDS = 50
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+# The post body the markup names is the main text when it holds at least this share of the page's.
+ROOT_SHARE = 0.5
 # Markup of a discussion: schema.org types in microdata (plain substrings, cheap to look for) or in
 # JSON-LD; and the paths of a discussion in the page's canonical or og:url address.
 _DISCUSSION_MARKUP = ("DiscussionForumPosting", "QAPage", "schema.org/Comment", "schema.org/Answer",
@@ -102,26 +108,51 @@ def drop_repeated_lines(text: str) -> str:
     return "\n".join(kept)
 
 
-def _resiliparse(tree: HTMLTree, comments: bool) -> str:
-    return extract_plain_text(tree, main_content=True, alt_texts=False, form_fields=False, comments=comments)
+def _resiliparse(tree: HTMLTree, comments: bool, main_content: bool = True) -> str:
+    return extract_plain_text(tree, main_content=main_content, alt_texts=False, form_fields=False, comments=comments)
+
+
+def _words(text: str) -> int:
+    """Words: runs between spaces, and one per two Chinese, Japanese or Korean characters (no spaces)."""
+    return len(text.split()) + len(_CJK.findall(text)) // 2
+
+
+def _with_heading(tree: HTMLTree, text: str) -> str:
+    """The page's <h1> first where the text lacks it (a product's name above its content area)."""
+    heading = tree.body.query_selector("h1") if tree.body is not None else None
+    title = " ".join((heading.text or "").split()) if heading is not None else ""
+    return f"{title}\n\n{text}" if title and title not in " ".join(text.split()) else text
 
 
 def _cascade(html: str, tree: HTMLTree) -> str:
     discussion = is_discussion(html)
-    text = drop_repeated_lines(_resiliparse(tree, discussion))
-    words = len(text.split())
+    prune_boilerplate(tree)
+    root = main_text_root(tree)
+    marked = root is not None and mark_root(tree, root)
+    text, inside = split_marked(_resiliparse(tree, discussion))
+    text = drop_repeated_lines(text)
+    words = _words(text)
+    if marked and inside is not None:
+        inside = drop_repeated_lines(inside)
+        if _words(inside) >= max(MIN_WORDS, ROOT_SHARE * words):
+            return inside  # the post's body without what the page puts around it
     if words >= MIN_WORDS:
         return text
     if not discussion:  # e.g. an <article class="has-comments">: Resiliparse drops it as comments
-        text = drop_repeated_lines(_resiliparse(tree, True))
-        words = len(text.split())
+        text = drop_repeated_lines(split_marked(_resiliparse(tree, True))[0])
+        words = _words(text)
         if words >= MIN_WORDS:
             return text
-    import trafilatura  # slow to import; only loaded when needed
-
-    # Its defaults but fast (no second opinion from readability and jusText): as good on these pages.
-    fallback = trafilatura.extract(html, fast=True) or ""
-    return fallback if len(fallback.split()) > words else text
+    # Resiliparse's main-content rules emptied the page: all the visible text of the post's body or
+    # the page's content area (boilerplate blocks out), or of the whole page.
+    if not marked:
+        area = content_area(tree)
+        marked = area is not None and mark_root(tree, area)
+    everything, inside = split_marked(_resiliparse(tree, True, main_content=False))
+    if marked and inside is not None and _words(inside) >= MIN_WORDS:
+        everything = _with_heading(tree, inside)
+    everything = drop_repeated_lines(everything)
+    return everything if _words(everything) > words else text
 
 
 def html_to_text(content: bytes, declared_charset: str | None = None,

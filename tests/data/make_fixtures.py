@@ -318,8 +318,11 @@ def plagiarism_short_answers_clough_stevenson(src: Path, out: Path) -> None:
 
 
 # Real pages whose main text an extractor setting lost (tests/test_extraction_quality.py): a Squarespace
-# blog post whose <article> carries `has-comments`, forum threads, a product page.
-WEB_PAGES = ("https://www.azurefarmlife.com/farm-blog/herbs-and-flowers-for-organic-pest-control-in-the-garden",
+# blog post whose <article> carries `has-comments`, forum threads, a product page; a blog post whose
+# body the markup names (entry-content), a shop collection behind a pop-up.
+WEB_PAGES = ("https://omalleytunstall.com/blog//legal-issues-related-to-getting-hurt-at-a-gym-in-north-carolina/",
+             "https://www.anthropologie.com/collection-decorative-candles",
+             "https://www.azurefarmlife.com/farm-blog/herbs-and-flowers-for-organic-pest-control-in-the-garden",
              "https://community.ricksteves.com/travel-forum/beyond-europe/first-trip-to-japan",
              "https://woodworkingmasterclasses.com/discussions/topic/starting-projects-of-an-absolute-beginner/",
              "https://pcpartpicker.com/product/FLRzK8/amd-ryzen-7-7800x3d-42-ghz-8-core-processor-100-100000910wof")
