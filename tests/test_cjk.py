@@ -9,7 +9,7 @@ from filters.langid import LanguageIdentifier
 from filters.normalise import normalise_text
 from filters.presets import load_preset
 from pipelines.sources import READERS, FileContext
-from pipelines.sources.html import charset_from_content_type, html_to_text
+from pipelines.extraction.html import charset_from_content_type, html_to_text
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from filters.decontaminate import NgramIndex, build_index, evaluation_words, nor
 from filters.presets import load_preset
 from pipelines.config import ConfigError, build_config
 from pipelines.curate import build, stages_run
-from pipelines.sources.records import Rejected
+from pipelines.records import Rejected
 from pipelines.transforms.stages import Decontaminate
 
 FILLER = ("The committee met again on Tuesday to discuss the budget for the coming year, and after a long "

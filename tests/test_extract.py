@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from pipelines.sources.html import html_to_text
-from pipelines.sources.records import FileContext, Quarantined, Rejected
-from pipelines.sources.sandbox import ExtractionCrashed, ExtractionError, ExtractionSandbox, ExtractionTimeout
+from pipelines.extraction.html import html_to_text
+from pipelines.records import FileContext, Quarantined, Rejected
+from pipelines.extraction.sandbox import ExtractionCrashed, ExtractionError, ExtractionSandbox, ExtractionTimeout
 from pipelines.transforms.stages import Extract
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from pipelines.sources import html
-from pipelines.sources.html import charset_from_content_type, html_to_text
+from pipelines.extraction import html
+from pipelines.extraction.html import charset_from_content_type, html_to_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from extraction import prf  # noqa: E402

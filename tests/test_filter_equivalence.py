@@ -40,7 +40,7 @@ from filters.stopwords import stop_words_for
 from filters.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION, word_columns
 from filters.words import splitter_for, uses_spaces, words_of
 from pipelines.sources import READERS, FileContext
-from pipelines.sources.html import charset_from_content_type, html_to_text
+from pipelines.extraction.html import charset_from_content_type, html_to_text
 from pipelines.sources.wikipedia import wikitext_to_text
 
 # ---------------------------------------------------------------------------------------------

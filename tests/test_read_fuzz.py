@@ -182,7 +182,7 @@ def _check(item) -> str | None:
 def fuzz(sample_path: str, fmt: str, options: dict, count: int, seed: int) -> dict:
     """Read `count` mutants of the sample (and the sample itself) as ReadFile does; the failures."""
     from pipelines.sources import READERS, FileContext
-    from pipelines.sources.records import DEFAULT_MAX_DOC_BYTES
+    from pipelines.records import DEFAULT_MAX_DOC_BYTES
 
     def alarm(signum, frame):
         raise _Hang()

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO
 from pipelines.sources import READERS, FileContext, Quarantined, Rejected, glob_base, infer_format, relative_location
-from pipelines.sources.html import decode_html, html_to_text
+from pipelines.extraction.html import decode_html, html_to_text
 from pipelines.sources.text import strip_gutenberg
 from pipelines.sources.wikipedia import wikitext_to_text
 

@@ -7,7 +7,7 @@ cannot read and carry on where the format allows it.
 
 import posixpath
 
-from pipelines.sources.records import FileContext, Quarantined, Rejected, document_id
+from pipelines.records import FileContext, Quarantined, Rejected, document_id
 from pipelines.sources.streams import strip_compression_suffix
 from pipelines.sources.tabular import read_jsonl, read_parquet
 from pipelines.sources.text import read_html_file, read_text

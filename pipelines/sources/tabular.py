@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.sources.records import SAMPLE_BYTES, FileContext
+from pipelines.records import SAMPLE_BYTES, FileContext
 from pipelines.sources.streams import DECOMPRESSION_ERRORS, decompressed
 
 _CHUNK = 1 << 20

@@ -14,7 +14,7 @@ import io
 import re
 
 from pipelines.sources.decoding import BinaryContent, StreamEncoding, UndecodableText, check_not_binary, decode_text
-from pipelines.sources.records import FileContext, Quarantined, Rejected
+from pipelines.records import FileContext, Quarantined, Rejected
 from pipelines.sources.streams import DECOMPRESSION_ERRORS, decompressed
 
 _PIECE = 1 << 20  # characters read at a time from a split file's lines, bytes while choosing its encoding

@@ -21,7 +21,7 @@ from warcio.limitreader import LimitReader
 from warcio.utils import BUFF_SIZE
 
 from pipelines.sources.decoding import BinaryContent, UndecodableText, decode_text, describe_content
-from pipelines.sources.records import FileContext
+from pipelines.records import FileContext
 from pipelines.sources.streams import (DECOMPRESSION_ERRORS, GzipMembers, Prefixed, decompress_as, decompressed,
                                        read_head, sniff_compression)
 

@@ -16,7 +16,7 @@ import xml.parsers.expat
 import mwparserfromhell
 from mwparserfromhell.nodes import ExternalLink, Heading, Tag, Wikilink
 
-from pipelines.sources.records import FileContext
+from pipelines.records import FileContext
 from pipelines.sources.streams import decompressed
 
 _CHUNK = 1 << 20

@@ -8,7 +8,7 @@ document left with no text is rejected.
 """
 
 from dedup.lines import strip_lines
-from pipelines.sources.records import Rejected
+from pipelines.records import Rejected
 from pipelines.transforms.stages import Stage
 
 

@@ -13,7 +13,7 @@ import apache_beam as beam
 
 from dedup.decide import Outcome, decide
 from dedup.minhash import MinHasher
-from pipelines.sources.records import Rejected
+from pipelines.records import Rejected
 from pipelines.transforms.deduplicate import Deduplicate
 from pipelines.transforms.near_dedup import NearClusters
 from pipelines.transforms.spill import EVIDENCE, NODES, SUMMARIES, DedupPlan, Sketcher

@@ -28,7 +28,7 @@ from apache_beam.io.filesystems import FileSystems
 from dedup.components import node_key
 from dedup.decide import decide, kept_alone
 from pipelines.outputs import partition_folder, write_whole
-from pipelines.sources.records import Rejected
+from pipelines.records import Rejected
 from pipelines.transforms.metrics import CountingDoFn
 from pipelines.transforms.spill import RowWriter, SpillFile, quality_score, read_rows, work_path
 from pipelines.transforms.stages import REJECTS, run_stage

@@ -19,9 +19,9 @@ from filters.base import FilterChain
 from filters.decontaminate import DEFAULT_NGRAM, NgramIndex, file_ngrams, merge
 from filters.langid import LanguageIdentifier
 from filters.normalise import normalise_text
-from pipelines.sources.html import charset_from_content_type, html_to_text
-from pipelines.sources.records import Quarantined, Rejected
-from pipelines.sources.sandbox import ExtractionSandbox
+from pipelines.extraction.html import charset_from_content_type, html_to_text
+from pipelines.records import Quarantined, Rejected
+from pipelines.extraction.sandbox import ExtractionSandbox
 from pipelines.transforms.metrics import CountingDoFn
 
 REJECTS = "rejects"

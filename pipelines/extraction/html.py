@@ -22,7 +22,7 @@ from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encodi
 from resiliparse.parse.html import HTMLTree
 
 from pipelines.sources.decoding import bom_encoding
-from pipelines.sources.html_pruning import content_area, mark_root, main_text_root, prune_boilerplate, split_marked
+from pipelines.extraction.pruning import content_area, mark_root, main_text_root, prune_boilerplate, split_marked
 
 EXTRACTORS = ("cascade", "resiliparse", "trafilatura")
 DEFAULT_EXTRACTOR = "cascade"

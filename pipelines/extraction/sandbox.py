@@ -3,7 +3,7 @@ process that is killed when it overruns.
 
 Extractors can hang on pathological pages (trafilatura#704, datatrove#75), and neither a thread nor a
 signal can stop native code reliably inside a Beam worker, so each owner keeps one long-lived child
-(`python -m pipelines.sources.sandbox`) and talks to it over pipes with length-prefixed pickles.
+(`python -m pipelines.extraction.sandbox`) and talks to it over pipes with length-prefixed pickles.
 The child runs `target(*args)` for a target named "module:function". A timed-out or crashed child
 is killed and replaced on the next call. It is a plain subprocess, not multiprocessing, so it works
 the same under any runner and from any `__main__`.
@@ -62,14 +62,14 @@ def _read_message(fd: int, deadline: float | None = None):
 class ExtractionSandbox:
     """Calls `target(*args)` in a child process, with a time limit per call."""
 
-    def __init__(self, timeout_s: float, target: str = "pipelines.sources.html:html_to_text"):
+    def __init__(self, timeout_s: float, target: str = "pipelines.extraction.html:html_to_text"):
         self.timeout_s = timeout_s
         self.target = target
         self._proc: subprocess.Popen | None = None
 
     def _start(self) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.sources.sandbox", self.target],
+            [sys.executable, "-m", "pipelines.extraction.sandbox", self.target],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
         )
 
