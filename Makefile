@@ -110,7 +110,7 @@ train-gpu: venv
 # the curation run in RUN (made first if missing); its thresholds are calibrated on that web text.
 quality-classifier: venv
 	test -f $(RUN)/manifest.json || $(MAKE) curate
-	$(PY) -m pipelines.quality_classifier --run $(RUN) --data-dir $(DATA_DIR) --output $(QC_MODEL)
+	$(PY) -m pipelines.train_quality_classifier --run $(RUN) --data-dir $(DATA_DIR) --output $(QC_MODEL)
 	$(PY) bench/quality_labels.py --data-dir $(DATA_DIR) --model $(QC_MODEL)
 
 # Does curation make a better model? Seven curation variants of one raw corpus, equal small GPTs trained

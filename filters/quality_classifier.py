@@ -3,7 +3,7 @@ the `quality_score` signal, with documents under a threshold dropped.
 
 The threshold is `min_score`, or `keep_top_fraction`: the score above which that share of the
 calibration pool lies, recorded beside the model when it was trained
-(pipelines.quality_classifier). The model file is read when first needed on each worker.
+(pipelines.train_quality_classifier). The model file is read when first needed on each worker.
 """
 
 import json

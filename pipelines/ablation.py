@@ -306,7 +306,7 @@ def classifier_preset(c: dict, out: Path, name: str, model: Path) -> Path:
 
 def run_ablation(c: dict, out: Path, log=print) -> dict:
     from pipelines.curate import main as curate_main
-    from pipelines.quality_classifier import main as classifier_main
+    from pipelines.train_quality_classifier import main as classifier_main
     from pipelines.tokenize import main as tokenize_main
     from trainer.tokenizer import main as tokenizer_main
     from trainer.train import main as train_main

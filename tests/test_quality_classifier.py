@@ -9,7 +9,7 @@ import pytest
 
 from conftest import curate
 from filters.quality_classifier import QualityClassifier
-from pipelines.quality_classifier import TOP_FRACTIONS, passages, train, web_texts
+from pipelines.train_quality_classifier import TOP_FRACTIONS, passages, train, web_texts
 
 
 @pytest.fixture(scope="module")

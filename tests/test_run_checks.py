@@ -3,7 +3,7 @@
 A damaged dedup-index part, or an index inside the output, is refused before --overwrite deletes the
 previous run; a part copied before parts had a manifest can be sealed from the run that added it.
 verify_run hashes only the kinds of file its caller reads (the others: presence and size), and under
-a process group only rank 0 hashes. pipelines.quality_classifier reads only finished runs' listed
+a process group only rank 0 hashes. pipelines.train_quality_classifier reads only finished runs' listed
 files. --overwrite does not fall back to deleting by name when the manifest cannot be read; a local
 file is fsynced before its rename. A filter preset's mistakes name the preset, the filter and the
 setting; an error inside a filter is the filter's own.

@@ -1,6 +1,6 @@
 """Train the DCLM-style fastText quality classifier (filters.quality_classifier).
 
-    python -m pipelines.quality_classifier --run RUN_DIR [--data-dir ../shared/data] \
+    python -m pipelines.train_quality_classifier --run RUN_DIR [--data-dir ../shared/data] \
         --output models/quality_fasttext.bin
     make quality-classifier
 
@@ -97,7 +97,7 @@ def train(run: Path, data_dir: Path, output: Path, seed: int = 1) -> dict:
         train_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
         # fastText 0.9.3 keeps state between trainings in one process (a third training on the same
         # file here ends in "Encountered NaN"); each training gets a fresh process.
-        subprocess.run([sys.executable, "-m", "pipelines.quality_classifier", "--fit", str(train_file), str(output)],
+        subprocess.run([sys.executable, "-m", "pipelines.train_quality_classifier", "--fit", str(train_file), str(output)],
                        check=True)
 
     scorer = QualityClassifier(model=str(output))
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     if argv[:1] == ["--fit"]:  # internal: one training in this fresh process
         _fit(*argv[1:3])
         return 0
-    parser = OneLineParser(prog="python -m pipelines.quality_classifier", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m pipelines.train_quality_classifier", description=__doc__.split("\n")[0])
     parser.add_argument("--run", required=True, help="a curation run directory (negatives: its web text)")
     parser.add_argument("--data-dir", default="../shared/data", help="reference text (Wikipedia, books)")
     parser.add_argument("--output", default="models/quality_fasttext.bin")
