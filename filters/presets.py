@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 import configs
-from configs import expand_vars  # noqa: F401  (a preset's strings expand as a recipe's)
+from configs import expand_vars
 from filters.badwords import BadWords
 from filters.base import FilterChain
 from filters.c4 import C4Quality

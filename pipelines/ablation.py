@@ -36,7 +36,8 @@ from pathlib import Path
 
 import yaml
 
-from filters.presets import expand_vars, preset_path
+from configs import expand_vars
+from filters.presets import preset_path
 from schemas.errors import OneLineParser, UsageError, cli_main
 
 DEFAULT_CONFIG = "configs/ablation/cpu.yaml"
