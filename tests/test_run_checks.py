@@ -25,7 +25,7 @@ from pyarrow.fs import LocalFileSystem
 
 from conftest import REPO, curate, read_rows, refused, snapshot
 from filters import presets
-from pipelines import outputs, quality_classifier
+from pipelines import outputs, train_quality_classifier
 from pipelines.curate import main as curate_main
 from pipelines.report.__main__ import main as report_main
 from schemas import run_manifest
@@ -262,8 +262,8 @@ def test_the_quality_classifier_reads_only_a_finished_run(run_dir, tmp_path, dat
     killed = shutil.copytree(run_dir, tmp_path / "killed")
     (killed / "manifest.json").unlink()
     with pytest.raises(IncompleteRun, match="has no manifest.json"):
-        quality_classifier.web_texts(killed)
-    train, model = quality_classifier.main, tmp_path / "model.bin"
+        train_quality_classifier.web_texts(killed)
+    train, model = train_quality_classifier.main, tmp_path / "model.bin"
     refused(capsys, train(["--run", str(killed), "--data-dir", str(data_dir), "--output", str(model)]),
             f"{killed} has no manifest.json")
     changed = shutil.copytree(run_dir, tmp_path / "changed")
@@ -277,10 +277,10 @@ def test_the_quality_classifier_reads_only_a_finished_run(run_dir, tmp_path, dat
     refused(capsys, exited.value.code, "unrecognized arguments: --bogus")
     assert not model.exists()
     listed = sorted(json.loads((run_dir / "manifest.json").read_text())["files"], key=lambda f: f["path"])
-    assert [str(p.relative_to(run_dir)) for p in quality_classifier.web_files(run_dir)] == \
+    assert [str(p.relative_to(run_dir)) for p in train_quality_classifier.web_files(run_dir)] == \
         [f["path"] for kind in ("documents", "rejects") for f in listed if f["kind"] == kind]
     records = json.loads((run_dir / "stats.json").read_text())["totals"]["records"]  # 20 on the shared data
-    assert len(quality_classifier.web_texts(run_dir)) == records  # JSONL: all web text, kept or rejected
+    assert len(train_quality_classifier.web_texts(run_dir)) == records  # JSONL: all web text, kept or rejected
 
 
 # --- --overwrite, written files, one sha256 ---------------------------------------------------------------
