@@ -21,6 +21,10 @@
    run's stats.json, the peak size of its output folder, and the bytes that went into shuffles
    (GroupByKey inputs: element count x mean sampled size, from FnApiRunner's monitoring infos,
    which the CLI does not print: the child runs the CLI module under a hook on Beam's runner).
+   Beside each run of N > 1 workers (unless `--no-ceiling`): N one-worker runs at once, each on every
+   Nth file of the corpus. That is the most this machine gives for perfectly independent work (on a
+   VM the cores may share caches, memory bandwidth or a physical core), so the N-worker figure is
+   printed against it as well as against one worker.
 3. `--baseline CHECKOUT` runs each command also with another checkout (e.g. `git worktree add
    /tmp/scale-baseline 507c4a0`; same interpreter, cwd and PYTHONPATH there) and prints new/old.
    `--checkout` measures another checkout than this one alone (e.g. a commit while the tree is mid-edit).
@@ -372,6 +376,52 @@ def worker_args(workers: int) -> list[str]:
     return [] if workers == 1 else [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
 
 
+def split_corpus(meta: dict, parts: int) -> list[str]:
+    """The corpus's files dealt into PARTS folders of symbolic links (file i to part i % PARTS); their globs."""
+    files = sorted(Path(meta["glob"]).parent.glob(Path(meta["glob"]).name))
+    globs = []
+    for part in range(parts):
+        folder = Path(meta["glob"]).parent / f"split-{parts}" / f"part-{part}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in files[part::parts]:
+            link = folder / path.name
+            if not link.exists():
+                link.symlink_to(path)
+        globs.append(str(folder / Path(meta["glob"]).name))
+    return globs
+
+
+def ceiling_run(label: str, checkout: Path, meta: dict, mode: str, parts: int, work: Path) -> dict:
+    """PARTS one-worker runs at once, each on its share of the corpus's files: what this machine gives
+    for perfectly independent work, with nothing shared and no runner in between. Each part dedups only
+    within itself, so the kept counts differ from one run over the whole corpus; the work per document
+    is the same."""
+    import threading
+
+    results = [None] * parts
+
+    def one(i: int, pattern: str) -> None:
+        argv = ["--input", f"scale={pattern}", "--runner", "FnApiRunner", *MODES[mode]]
+        results[i] = run_curate(f"{label}-part{i}", checkout, argv, work, keep=False)
+
+    threads = [threading.Thread(target=one, args=(i, g)) for i, g in enumerate(split_corpus(meta, parts))]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if any(r is None for r in results):
+        raise SystemExit(f"{label}: a part failed (see its log under {work / 'runs'})")
+    wall = time.perf_counter() - start
+    documents = sum(r["documents"] for r in results)
+    return {"wall_s": round(wall, 2), "cpu_s": round(sum(r["cpu_s"] for r in results), 1),
+            "peak_tree_rss_mb": sum(r["peak_tree_rss_mb"] for r in results),
+            "main_maxrss_mb": max(r["main_maxrss_mb"] for r in results), "peak_output_mb": None,
+            "documents": documents, "kept": sum(r["kept"] for r in results),
+            "rejected": sum(r["rejected"] for r in results), "docs_per_s": round(documents / wall, 1),
+            "beam": None, "parts": [r["wall_s"] for r in results]}
+
+
 def scale_runs(args, checkouts: dict[str, Path]) -> list[dict]:
     rows = []
     for size in args.sizes:
@@ -389,6 +439,13 @@ def scale_runs(args, checkouts: dict[str, Path]) -> list[dict]:
                            **run_curate(label, checkout, argv, args.work, args.keep_runs)}
                     print(row_text(row), flush=True)
                     rows.append(row)
+                    if workers > 1 and args.ceiling:
+                        label = f"{name}-{size}-{mode}-x{workers}"
+                        row = {"label": label, "checkout": name, "size": size, "mode": mode,
+                               "workers": f"x{workers}", "text_bytes": meta["text_bytes"],
+                               **ceiling_run(label, checkout, meta, mode, workers, args.work)}
+                        print(row_text(row), flush=True)
+                        rows.append(row)
     return rows
 
 
@@ -470,10 +527,15 @@ def print_ratios(rows: list[dict]) -> None:
     lines = []
     for (name, size, mode, workers), r in by.items():
         one = by.get((name, size, mode, 1))
-        if workers != 1 and one:
+        if isinstance(workers, int) and workers != 1 and one:
             lines.append(f"{workers} workers vs 1, {name} {size} {mode}: docs/s "
                          f"{ratio(r['docs_per_s'], one['docs_per_s'])}"
                          f", peak tree RSS {ratio(r['peak_tree_rss_mb'], one['peak_tree_rss_mb'])}")
+            if ceiling := by.get((name, size, mode, f"x{workers}")):
+                lines.append(f"  {workers} independent one-worker processes at once, each on 1/{workers} of the "
+                             f"files (the machine's ceiling): docs/s {ratio(ceiling['docs_per_s'], one['docs_per_s'])}"
+                             f" of one worker; {workers} workers reach "
+                             f"{ratio(r['docs_per_s'], ceiling['docs_per_s'])} of that ceiling")
     sizes = sorted({r["size"] for r in rows if isinstance(r["size"], int)})
     for (name, size, mode, workers), big in by.items():
         small = by.get((name, sizes[0], mode, workers)) if sizes else None
@@ -511,6 +573,9 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", default="chain,dedup", help="chain (the defaults) and/or dedup (--filters none "
                         "--no-pii)")
     parser.add_argument("--workers", default="1,2", help="FnApiRunner workers; over 1 in multi_processing mode")
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
+                        help="skip the ceiling beside each run of N>1 workers: N one-worker runs at once, "
+                        "each on 1/N of the files")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--shards", type=int, default=64, help="corpus files")
     parser.add_argument("--checkout", type=Path, default=REPO, help="the checkout measured (default: this one)")
