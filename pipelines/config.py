@@ -319,7 +319,8 @@ def check_recipe(recipe) -> None:
 
 
 def build_config(recipe: dict | None, inputs: list[str], output: str, overrides: dict) -> CurateConfig:
-    """Recipe settings, then `--input` sources appended, then CLI overrides (None = not given)."""
+    """Recipe settings, then `--input` sources appended, then CLI overrides (None = not given); the
+    recipe's keys and value types are checked first (check_recipe)."""
     check_recipe(recipe or {})
     recipe = dict(recipe or {})
     entries = [dict(e) for e in recipe.pop("sources", []) or []]
@@ -328,10 +329,6 @@ def build_config(recipe: dict | None, inputs: list[str], output: str, overrides:
     if not sources + given:
         raise ConfigError("no sources: give --config RECIPE or --input GLOB")
     sources = distinct_names(sources + given, [bool(e.get("name")) for e in entries] + given_explicit)
-    known = {f.name for f in fields(CurateConfig)} - {"sources", "output"}
-    unknown = set(recipe) - known
-    if unknown:
-        raise ConfigError(f"unknown recipe keys {sorted(unknown)}; known: {sorted(known)}")
     settings = {**recipe, **{k: v for k, v in overrides.items() if v is not None}}
     if "languages" in settings:
         langs = settings["languages"]
