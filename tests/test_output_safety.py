@@ -148,7 +148,7 @@ def test_shards_are_renamed_whole_with_the_same_bytes(tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "documents" / "en") == ["part-00000-of-00001.parquet"]
     # The bytes are pq.write_table's with the same settings, as before: only the procedure changed.
     buffer = io.BytesIO()
-    real(table, buffer, compression="zstd", compression_level=write.ZSTD_LEVEL, row_group_size=write.ROW_GROUP_ROWS)
+    real(table, buffer, row_group_size=write.ROW_GROUP_ROWS, **write.parquet_options(table.schema))
     assert open(path, "rb").read() == buffer.getvalue() and size == len(buffer.getvalue())
 
     def killed(table, fh, **kw):  # a worker that dies half way

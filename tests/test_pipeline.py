@@ -78,6 +78,12 @@ def test_shards_match_the_schema(runs):
         assert parquet.schema_arrow.equals(SCHEMAS[kind], check_metadata=False), path
         assert parquet.schema_arrow.metadata[b"schema_version"] == SCHEMA_VERSION.encode()
         assert parquet.metadata.row_group(0).column(0).compression == "ZSTD"
+        # Free text is stored plain and without min/max (whole documents in every page header otherwise);
+        # the other columns keep their statistics, which readers filter on.
+        columns = {parquet.metadata.row_group(0).column(i).path_in_schema: parquet.metadata.row_group(0).column(i)
+                   for i in range(parquet.metadata.num_columns)}
+        assert not columns["text"].is_stats_set and not columns["text"].has_dictionary_page, path
+        assert columns["id"].is_stats_set and columns["id"].statistics.has_min_max, path
     langs = {p.parent.name for p in out.glob("documents/*/*.parquet")}
     assert langs == set(runs[0].stats["languages"]) and "en" in langs  # folders named by the bare value
     for path in out.glob("documents/*/*.parquet"):

@@ -32,7 +32,7 @@ from pipelines.records import Rejected
 from pipelines.transforms.metrics import CountingDoFn
 from pipelines.transforms.spill import RowWriter, SpillFile, quality_score, read_rows, work_path
 from pipelines.transforms.stages import REJECTS, run_stage
-from pipelines.transforms.write import ROW_GROUP_ROWS, ZSTD_LEVEL, num_shards, shard_path
+from pipelines.transforms.write import ROW_GROUP_ROWS, num_shards, parquet_options, shard_path
 from schemas import to_table
 
 MERGE_FANIN = 128  # pieces merged at once: each open piece holds a zstd window and a read buffer
@@ -178,7 +178,7 @@ class MergeShards(beam.DoFn):
         written = {"rows": 0}
 
         def write(fh):
-            with pq.ParquetWriter(fh, schema, compression="zstd", compression_level=ZSTD_LEVEL) as writer:
+            with pq.ParquetWriter(fh, schema, **parquet_options(schema)) as writer:
                 group = []
                 for _, row in _merged(paths):
                     group.append(row)

