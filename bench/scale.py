@@ -20,7 +20,10 @@
    workers being processes of their own), ru_maxrss of the main process, kept/rejected from the
    run's stats.json, the peak size of its output folder, and the bytes that went into shuffles
    (GroupByKey inputs: element count x mean sampled size, from FnApiRunner's monitoring infos,
-   which the CLI does not print: the child runs the CLI module under a hook on Beam's runner).
+   which the CLI does not print: the child runs the CLI module under a hook on Beam's runner), and
+   where the wall time went: before the first bundle, in each bundle (its wall time and the CPU of the
+   controller and of each worker process over it), after the last; and the critical path, the sum over
+   bundles of the busiest process's CPU, which says what a run would take with a free core per process.
    Beside each run of N > 1 workers (unless `--no-ceiling`): N one-worker runs at once, each on every
    Nth file of the corpus. That is the most this machine gives for perfectly independent work (on a
    VM the cores may share caches, memory bandwidth or a physical core), so the N-worker figure is
@@ -252,18 +255,43 @@ def hooked_cli(report: str, checkout: str, argv: list[str]) -> None:
     """`python -m pipelines.curate ARGV` from CHECKOUT, run in this process with a hook on Beam's
     FnApiRunner that writes the shuffle figures of its monitoring infos to REPORT (the CLI does not
     print them). Only Beam is hooked: the pipeline itself is driven through its CLI alone."""
+    import resource
+
     sys.path.insert(0, checkout)
     from apache_beam.runners.portability.fn_api_runner import fn_runner
 
-    run = fn_runner.FnApiRunner.run_via_runner_api
+    run, execute = fn_runner.FnApiRunner.run_via_runner_api, fn_runner.FnApiRunner._execute_bundle
+    with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:  # times from the process's start
+        age = float(uptime.read().split()[0]) - int(stat.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+    start, bundles = time.perf_counter() - age, []
+
+    def own_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def timed(self, context, manager, bundle_input):
+        """One bundle of one fused stage (a stage's input, split over the workers): its wall time, the
+        controller's CPU and each worker process's CPU (from /proc) over it."""
+        began, cpu, workers = time.perf_counter(), own_cpu(), tree_cpu(os.getpid())
+        try:
+            return execute(self, context, manager, bundle_input)
+        finally:
+            after = tree_cpu(os.getpid())
+            bundles.append({"stage": manager.stage.name, "start_s": round(began - start, 2),
+                            "wall_s": round(time.perf_counter() - began, 3),
+                            "controller_cpu_s": round(own_cpu() - cpu, 3),
+                            "worker_cpu_s": sorted((round(after[pid] - workers.get(pid, 0.0), 3)
+                                                    for pid in after), reverse=True)})
 
     def recorded(self, pipeline_proto, options):
         result = run(self, pipeline_proto, options)
         figures = shuffle_bytes(pipeline_proto, result.monitoring_infos())
-        Path(report).write_text(json.dumps({**figures, "pipelines": sys.modules["pipelines"].__file__}))
+        Path(report).write_text(json.dumps({**figures, "pipelines": sys.modules["pipelines"].__file__,
+                                            "bundles": bundles, "runner_s": round(time.perf_counter() - start, 2)}))
         return result
 
     fn_runner.FnApiRunner.run_via_runner_api = recorded
+    fn_runner.FnApiRunner._execute_bundle = timed
     sys.argv = ["pipelines.curate", *argv]
     runpy.run_module("pipelines.curate", run_name="__main__", alter_sys=True)
 
@@ -289,6 +317,19 @@ def process_tree(root: int) -> list[int]:
         tree.append(pid)
         todo += children.get(pid, [])
     return tree
+
+
+def tree_cpu(root: int) -> dict[int, float]:
+    """CPU seconds (user + sys) of each descendant process of ROOT, from /proc."""
+    ticks, cpu = os.sysconf("SC_CLK_TCK"), {}
+    for pid in process_tree(root)[1:]:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            continue
+    return cpu
 
 
 def tree_rss(root: int) -> int:
@@ -511,6 +552,29 @@ def print_table(rows: list[dict]) -> None:
             unmeasured = f"; not reported by the runner: {', '.join(r['beam']['unmeasured'])}" \
                 if r["beam"]["unmeasured"] else ""
             print(f"  {r['label']:30} {top or '-'}{unmeasured}")
+    breakdowns = [line for line in map(time_breakdown, rows) if line]
+    if breakdowns:
+        print("\nWhere the wall time went (per bundle: wall seconds, CPU seconds of each worker process):")
+        for line in breakdowns:
+            print(f"  {line}")
+
+
+def time_breakdown(r: dict) -> str | None:
+    """Where a run's wall time went, from its bundle timings: before the first bundle (imports, building
+    the pipeline), in bundles, after the last (workers stopping, the manifest); and the critical path,
+    the sum over bundles of the busiest process's CPU: the wall time the run would take if each
+    process had a core to itself, with nothing else waiting."""
+    bundles = (r.get("beam") or {}).get("bundles")
+    if not bundles:
+        return None
+    busiest = [max([b["controller_cpu_s"], *b["worker_cpu_s"]]) for b in bundles]
+    first, last = bundles[0]["start_s"], max(b["start_s"] + b["wall_s"] for b in bundles)
+    stages = sorted(zip(bundles, busiest), key=lambda bb: -bb[0]["wall_s"])[:3]
+    top = "; ".join(f"{b['stage'].lstrip('(').split(')')[0][:40]} {b['wall_s']:.1f} s (workers "
+                    f"{'/'.join(f'{c:.1f}' for c in b['worker_cpu_s'] if c) or '-'})" for b, _ in stages)
+    return (f"{r['label']:30} {r['wall_s']:.1f} s: {first:.1f} before the first bundle, "
+            f"{sum(b['wall_s'] for b in bundles):.1f} in {len(bundles)} bundles, "
+            f"{r['wall_s'] - last:.1f} after; critical path {sum(busiest):.1f} s. Longest: {top}")
 
 
 def ratio(a: float, b: float) -> str:
