@@ -105,6 +105,17 @@ def test_pruning_keeps_a_wrapper_that_holds_the_heading():
     assert "newsletter" not in text
 
 
+def test_pruning_keeps_every_wrapper_above_the_heading_and_drops_blocks_beside_it():
+    # Wrappers are found by walking up from the <h1>: both "modal" levels above it stay, the pop-up and
+    # the button inside the wrapper (not above the heading) go.
+    page = ("<html><body><div class='modal-outer'><section class='modal-inner'><div><h1>Title</h1></div>"
+            "<p>" + "word " * 60 + "</p><div class='popup'><p>Subscribe to our newsletter</p></div>"
+            "<div class='btn-row'><p>Add to basket now</p></div></section></div></body></html>")
+    text = html_to_text(page.encode(), "utf-8")["text"]
+    assert "Title" in text and text.count("word") == 60
+    assert "newsletter" not in text and "basket" not in text
+
+
 def test_the_cascade_is_deterministic(pages):
     for content, charset, _ in pages.values():
         assert html_to_text(content, charset) == html_to_text(content, charset)
