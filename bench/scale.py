@@ -24,6 +24,9 @@
    where the wall time went: before the first bundle, in each bundle (its wall time and the CPU of the
    controller and of each worker process over it), after the last; and the critical path, the sum over
    bundles of the busiest process's CPU, which says what a run would take with a free core per process.
+   Each timed run follows an untimed warm-up: the same command on 500 documents (datatrove's chain
+   on the first 500 of the peers' corpus), so that the disk reads of a cold start, which depend on
+   what else filled the page cache, are not in the figures; `--cold` leaves it out.
    Beside each run of N > 1 workers (unless `--no-ceiling`): N one-worker runs at once, each on every
    Nth file of the corpus. That is the most this machine gives for perfectly independent work (on a
    VM the cores may share caches, memory bandwidth or a physical core), so the N-worker figure is
@@ -463,6 +466,30 @@ def ceiling_run(label: str, checkout: Path, meta: dict, mode: str, parts: int, w
             "beam": None, "parts": [r["wall_s"] for r in results]}
 
 
+WARM_DOCUMENTS = 500
+
+
+def warm_up(args, checkout: Path, argv: list[str]) -> None:
+    """An untimed run of the same command on WARM_DOCUMENTS documents, so that the run timed next finds
+    the interpreter's libraries and models in the page cache. On the machine these figures come from,
+    the page cache holds 2-3 GB and each large run's output pushes the libraries out of it: a cold start
+    then costs 8-13 s of disk reads (docs/scale.md). `--cold` skips it."""
+    if not args.warm:
+        return
+    if argv[:1] == ["datatrove"]:
+        corpus = args.work / "peers-warm.jsonl.gz"
+        if not corpus.exists():
+            with gzip.open(args.peers_corpus, "rt") as source, gzip.open(corpus, "wt") as out:
+                for _, line in zip(range(WARM_DOCUMENTS), source):
+                    out.write(line)
+        monitored([args.peers_python, str(REPO / "bench" / "datatrove_chain.py"), str(corpus),
+                   str(args.work / "datatrove-warm")], REPO, dict(os.environ), args.work / "runs" / "warm.log")
+        return
+    small = make_corpus(args.work, args.data_dir, WARM_DOCUMENTS, args.seed, args.shards)
+    argv = ["--input", f"scale={small['glob']}", *argv[2:]]
+    run_curate("warm-up", checkout, argv, args.work, keep=False)
+
+
 def scale_runs(args, checkouts: dict[str, Path]) -> list[dict]:
     rows = []
     for size in args.sizes:
@@ -475,6 +502,7 @@ def scale_runs(args, checkouts: dict[str, Path]) -> list[dict]:
                     label = f"{name}-{size}-{mode}-w{workers}"
                     argv = ["--input", f"scale={meta['glob']}", "--runner", "FnApiRunner", *MODES[mode],
                             *worker_args(workers)]
+                    warm_up(args, checkout, argv)
                     row = {"label": label, "checkout": name, "size": size, "mode": mode, "workers": workers,
                            "text_bytes": meta["text_bytes"],
                            **run_curate(label, checkout, argv, args.work, args.keep_runs)}
@@ -482,6 +510,7 @@ def scale_runs(args, checkouts: dict[str, Path]) -> list[dict]:
                     rows.append(row)
                     if workers > 1 and args.ceiling:
                         label = f"{name}-{size}-{mode}-x{workers}"
+                        warm_up(args, checkout, ["--input", "", "--runner", "FnApiRunner", *MODES[mode]])
                         row = {"label": label, "checkout": name, "size": size, "mode": mode,
                                "workers": f"x{workers}", "text_bytes": meta["text_bytes"],
                                **ceiling_run(label, checkout, meta, mode, workers, args.work)}
@@ -495,6 +524,7 @@ def peers_runs(args, checkouts: dict[str, Path]) -> list[dict]:
     text_bytes = sum(len(json.loads(line)["text"].encode()) for line in gzip.open(args.peers_corpus, "rt"))
     for name, checkout in checkouts.items():
         argv = ["--input", f"peers={args.peers_corpus}", "--runner", "FnApiRunner"]
+        warm_up(args, checkout, argv)
         row = {"label": f"{name}-peers-chain-w1", "checkout": name, "size": "peers", "mode": "chain", "workers": 1,
                "text_bytes": text_bytes, **run_curate(f"{name}-peers-chain-w1", checkout, argv, args.work,
                                                       args.keep_runs)}
@@ -502,6 +532,7 @@ def peers_runs(args, checkouts: dict[str, Path]) -> list[dict]:
         rows.append(row)
     if args.peers_python and Path(args.peers_python).exists():
         log = args.work / "runs" / "datatrove-chain.log"
+        warm_up(args, REPO, ["datatrove"])
         result = monitored([args.peers_python, str(REPO / "bench" / "datatrove_chain.py"), str(args.peers_corpus),
                             str(args.work / "datatrove")], REPO, dict(os.environ), log)
         if result["rc"]:
@@ -640,6 +671,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
                         help="skip the ceiling beside each run of N>1 workers: N one-worker runs at once, "
                         "each on 1/N of the files")
+    parser.add_argument("--cold", dest="warm", action="store_false",
+                        help=f"no untimed warm-up run on {WARM_DOCUMENTS} documents before each timed run")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--shards", type=int, default=64, help="corpus files")
     parser.add_argument("--checkout", type=Path, default=REPO, help="the checkout measured (default: this one)")
