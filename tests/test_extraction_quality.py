@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from pipelines.extraction import html
+from pipelines.extraction import html, pruning
 from pipelines.extraction.html import charset_from_content_type, html_to_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -86,7 +86,7 @@ def test_the_post_body_the_markup_names_is_the_text(pages, monkeypatch):
 
 def test_boilerplate_blocks_go_before_extraction(pages, monkeypatch):
     # The same page with no block removed: Resiliparse keeps the pop-up and widget text.
-    monkeypatch.setattr(html, "prune_boilerplate", lambda tree: 0)
+    monkeypatch.setattr(html, "prune_boilerplate", lambda tree, discussion=False: 0)
     assert _f1(pages, POST_BODY)[1] < 0.6
 
 
@@ -119,3 +119,52 @@ def test_pruning_keeps_every_wrapper_above_the_heading_and_drops_blocks_beside_i
 def test_the_cascade_is_deterministic(pages):
     for content, charset, _ in pages.values():
         assert html_to_text(content, charset) == html_to_text(content, charset)
+
+
+# Pages of the full WCXB dev sample (the shared data; not in the excerpts of tests/data).
+QA_MARKED = "https://serverfault.com/questions/2888/why-is-raid-not-a-backup"
+QA_MARKED_2 = "https://electronics.stackexchange.com/questions/429163/how-does-residential-electricity-work"
+FORUM_PROFILES = "https://gamefaqs.gamespot.com/boards/189706-nintendo-switch/80702016"
+FORUM_SIGNATURES = "https://www.webhostingtalk.com/showthread.php?t=1930933"
+
+
+@pytest.fixture(scope="module")
+def full_pages(data_dir):
+    folder = data_dir / "web_pages_raw"
+    with gzip.open(folder / "ground_truth_wcxb_dev.json.gz", "rt", encoding="utf-8") as f:
+        truth = json.load(f)
+    wanted, found = {QA_MARKED, QA_MARKED_2, FORUM_PROFILES, FORUM_SIGNATURES}, {}
+    with open(folder / "wcxb_dev_sample.warc.gz", "rb") as f:
+        for record in ArchiveIterator(f, record_types=WarcRecordType.response):
+            url = record.headers["WARC-Target-URI"]
+            if url in wanted:
+                charset = charset_from_content_type(record.http_headers.get("Content-Type"))
+                found[url] = (record.reader.read(), charset, truth[url]["ground_truth"]["main_content"])
+    assert set(found) == wanted
+    return found
+
+
+@pytest.mark.shared_data
+def test_a_qa_page_that_marks_its_answers_drops_the_comments_under_them(full_pages, monkeypatch):
+    # schema.org QAPage with microdata Answer items: the question and answers are the text, the
+    # comment threads under each post are not (the ground truth leaves them out).
+    serverfault, electronics = _f1(full_pages, QA_MARKED)[1], _f1(full_pages, QA_MARKED_2)[1]
+    assert serverfault > 0.9 and electronics > 0.6
+    monkeypatch.setattr(html, "answers_marked", lambda page: False)
+    assert _f1(full_pages, QA_MARKED)[1] < 0.8 and _f1(full_pages, QA_MARKED_2)[1] < 0.5
+
+
+@pytest.mark.shared_data
+def test_a_forum_thread_loses_its_signatures_and_poster_profiles(full_pages, monkeypatch):
+    profiles, signatures = _f1(full_pages, FORUM_PROFILES)[1], _f1(full_pages, FORUM_SIGNATURES)[1]
+    assert profiles > 0.7 and signatures > 0.86
+    monkeypatch.setattr(pruning, "DISCUSSION_BOILERPLATE", pruning.BOILERPLATE)
+    assert _f1(full_pages, FORUM_PROFILES)[1] < 0.65 and _f1(full_pages, FORUM_SIGNATURES)[1] < 0.85
+
+
+def test_only_discussions_lose_signature_blocks():
+    page = ("<html><body><article><h1>Title</h1><p>" + "word " * 60 + "</p>"
+            "<div class='signature'><p>Sent from my phone</p></div></article></body></html>")
+    assert "Sent from my phone" in html_to_text(page.encode(), "utf-8")["text"]
+    thread = page.replace("<html>", "<html><head><link rel=canonical href='https://x.org/threads/1/'></head>")
+    assert "Sent from my phone" not in html_to_text(thread.encode(), "utf-8")["text"]

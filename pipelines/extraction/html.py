@@ -95,6 +95,12 @@ def is_discussion(html: str) -> bool:
     return False
 
 
+def answers_marked(html: str) -> bool:
+    """Whether a Q&A page marks its answers as schema.org items (microdata): the question and the
+    answers are the main text, and the comment threads under each are not."""
+    return "QAPage" in html and "schema.org/Answer" in html
+
+
 def drop_repeated_lines(text: str) -> str:
     """Each line once: a later line equal to an earlier one (case and white space aside) goes."""
     seen, kept = set(), []
@@ -126,10 +132,13 @@ def _with_heading(tree: HTMLTree, text: str) -> str:
 
 def _cascade(html: str, tree: HTMLTree) -> str:
     discussion = is_discussion(html)
-    prune_boilerplate(tree)
+    # A discussion's posts are its main text (Resiliparse takes them for comments), but where a Q&A
+    # page marks its answers as items, what it calls comments are the remarks under each post.
+    comments = discussion and not answers_marked(html)
+    prune_boilerplate(tree, discussion)
     root = main_text_root(tree)
     marked = root is not None and mark_root(tree, root)
-    text, inside = split_marked(_resiliparse(tree, discussion))
+    text, inside = split_marked(_resiliparse(tree, comments))
     text = drop_repeated_lines(text)
     words = _words(text)
     if marked and inside is not None:
@@ -138,7 +147,7 @@ def _cascade(html: str, tree: HTMLTree) -> str:
             return inside  # the post's body without what the page puts around it
     if words >= MIN_WORDS:
         return text
-    if not discussion:  # e.g. an <article class="has-comments">: Resiliparse drops it as comments
+    if not comments:  # e.g. an <article class="has-comments">: Resiliparse drops it as comments
         text = drop_repeated_lines(split_marked(_resiliparse(tree, True))[0])
         words = _words(text)
         if words >= MIN_WORDS:

@@ -22,6 +22,11 @@ BOILERPLATE = ", ".join(["dialog", "[role=dialog]"] + [f"[class*={name} i]" for 
     "review",  # product review widgets: the shop's ratings and customers' reviews
     "social",  # share and follow blocks
 )])
+# On a discussion page, also the blocks of a post that are not the post: signatures and the poster's
+# profile (join date, post count, title).
+DISCUSSION_BOILERPLATE = ", ".join([BOILERPLATE] + [f"[class*={name} i]" for name in (
+    "signature", "userinfo", "user-info", "user_info",
+)])
 # A block holding one of these is a wrapper, not boilerplate: it stays.
 HOLDS_MAIN_TEXT = "h1, main, [itemprop=articleBody]"
 # Where content-management systems put the body of a post, most specific first.
@@ -35,11 +40,13 @@ CONTENT_AREA = "main, [role=main], [class*=main-content i], [id*=main-content i]
 ROOT_START, ROOT_END = "\x02", "\x03"
 
 
-def prune_boilerplate(tree: HTMLTree) -> int:
-    """Remove the boilerplate blocks of the page in place; returns how many went."""
+def prune_boilerplate(tree: HTMLTree, discussion: bool = False) -> int:
+    """Remove the boilerplate blocks of the page in place (and a discussion's signatures and profiles);
+    returns how many went."""
     if tree.body is None:
         return 0
-    blocks = tree.body.query_selector_all(BOILERPLATE).values()  # .values(): a list, O(1) access
+    selector = DISCUSSION_BOILERPLATE if discussion else BOILERPLATE
+    blocks = tree.body.query_selector_all(selector).values()  # .values(): a list, O(1) access
     if not blocks:
         return 0
     # The wrappers: every element above one that holds main text (one query and a walk up from each,
