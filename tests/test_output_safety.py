@@ -239,3 +239,23 @@ def test_a_dedup_index_part_that_was_not_copied_whole_is_refused(tmp_path, data_
     (part / "manifest.json").unlink()  # a copy killed before its manifest
     refused(capsys, curate_main(argv), f"{part} has no manifest.json", "did not finish")
     assert not (tmp_path / "month2" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("name", ["documents", "rejects", "quarantine", "dedup_index", "tokens", "nested"])
+def test_writer_settings_reach_every_column(name):
+    """The per-column settings name Parquet's column paths: a struct's or a list's name alone would
+    silently reach none of its fields. Every column but the free text keeps its dictionary and its
+    statistics."""
+    from schemas import SCHEMAS
+    from schemas.tokens import token_schema
+
+    schema = {**SCHEMAS, "tokens": token_schema(50_000), "nested": pa.schema([
+        pa.field("text", pa.large_string()), pa.field("m", pa.map_(pa.string(), pa.list_(pa.int32()))),
+        pa.field("s", pa.struct([pa.field("a", pa.struct([pa.field("b", pa.float32())]))]))])}[name]
+    buffer = io.BytesIO()
+    pq.write_table(schema.empty_table(), buffer)
+    written = pq.ParquetFile(pa.BufferReader(buffer.getvalue())).schema
+    assert write.leaf_columns(schema) == [written.column(i).path for i in range(len(written))]
+    options = write.parquet_options(schema)
+    assert options["use_dictionary"] == options["write_statistics"] == [
+        path for path in write.leaf_columns(schema) if path.split(".")[0] != "text"]

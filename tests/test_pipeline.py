@@ -84,6 +84,9 @@ def test_shards_match_the_schema(runs):
                    for i in range(parquet.metadata.num_columns)}
         assert not columns["text"].is_stats_set and not columns["text"].has_dictionary_page, path
         assert columns["id"].is_stats_set and columns["id"].statistics.has_min_max, path
+        nested = [name for name in columns if "." in name]  # the signals' fields, for documents
+        assert all(columns[name].is_stats_set for name in nested), path
+        assert kind != "documents" or "signals.quality_score" in nested
     langs = {p.parent.name for p in out.glob("documents/*/*.parquet")}
     assert langs == set(runs[0].stats["languages"]) and "en" in langs  # folders named by the bare value
     for path in out.glob("documents/*/*.parquet"):

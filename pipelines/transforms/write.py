@@ -45,9 +45,28 @@ def num_shards(total_bytes: int, target_bytes: int) -> int:
 FREE_TEXT_COLUMNS = frozenset({"text"})
 
 
+def leaf_columns(schema: pa.Schema) -> list[str]:
+    """The Parquet column paths of `schema` (`signals.quality_score`, `bands.list.element`): the writer
+    takes per-column settings by these, and a struct's name alone reaches none of its fields."""
+    def leaves(name: str, kind: pa.DataType):
+        if pa.types.is_struct(kind):
+            for i in range(kind.num_fields):
+                yield from leaves(f"{name}.{kind.field(i).name}", kind.field(i).type)
+        elif pa.types.is_map(kind):
+            yield from leaves(f"{name}.key_value.key", kind.key_type)
+            yield from leaves(f"{name}.key_value.value", kind.item_type)
+        elif pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+            yield from leaves(f"{name}.list.element", kind.value_type)
+        else:
+            yield name
+
+    return [path for field in schema for path in leaves(field.name, field.type)]
+
+
 def parquet_options(schema: pa.Schema) -> dict:
-    """The writer settings of every shard: zstd at ZSTD_LEVEL; dictionaries and statistics except on free text."""
-    coded = [name for name in schema.names if name not in FREE_TEXT_COLUMNS]
+    """The writer settings of every shard: zstd at ZSTD_LEVEL; dictionaries and statistics on every
+    column except free text."""
+    coded = [path for path in leaf_columns(schema) if path.split(".")[0] not in FREE_TEXT_COLUMNS]
     return {"compression": "zstd", "compression_level": ZSTD_LEVEL, "use_dictionary": coded,
             "write_statistics": coded}
 
