@@ -41,7 +41,8 @@ def num_shards(total_bytes: int, target_bytes: int) -> int:
 
 # Columns of free text: no dictionary (every value is distinct, so the writer would build a dictionary
 # only to drop it) and no min/max statistics (whole documents, copied into every page header and the
-# footer, that no reader can filter on): about 9% less time writing and 1-2% smaller files.
+# footer, that no reader can filter on). Measured on a 85,776-document shard: 0.7% smaller, the same
+# time to write.
 FREE_TEXT_COLUMNS = frozenset({"text"})
 
 
