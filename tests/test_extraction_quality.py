@@ -26,12 +26,12 @@ POST_BODY = "https://omalleytunstall.com/blog//legal-issues-related-to-getting-h
 COLLECTION = "https://www.anthropologie.com/collection-decorative-candles"
 
 
-@pytest.fixture(scope="module")
-def pages(data_dir):
+def wcxb_pages(data_dir, wanted: set[str]) -> dict:
+    """url -> (page bytes, charset, ground-truth main text) of these WCXB dev pages."""
     folder = data_dir / "web_pages_raw"
     with gzip.open(folder / "ground_truth_wcxb_dev.json.gz", "rt", encoding="utf-8") as f:
         truth = json.load(f)
-    wanted, found = {SQUARESPACE, FORUM, FORUM_TOPIC, PRODUCT, POST_BODY, COLLECTION}, {}
+    found = {}
     with open(folder / "wcxb_dev_sample.warc.gz", "rb") as f:
         for record in ArchiveIterator(f, record_types=WarcRecordType.response):
             url = record.headers["WARC-Target-URI"]
@@ -40,6 +40,11 @@ def pages(data_dir):
                 found[url] = (record.reader.read(), charset, truth[url]["ground_truth"]["main_content"])
     assert set(found) == wanted
     return found
+
+
+@pytest.fixture(scope="module")
+def pages(data_dir):
+    return wcxb_pages(data_dir, {SQUARESPACE, FORUM, FORUM_TOPIC, PRODUCT, POST_BODY, COLLECTION})
 
 
 def _f1(pages, url, extractor="cascade"):
@@ -130,18 +135,7 @@ FORUM_SIGNATURES = "https://www.webhostingtalk.com/showthread.php?t=1930933"
 
 @pytest.fixture(scope="module")
 def full_pages(data_dir):
-    folder = data_dir / "web_pages_raw"
-    with gzip.open(folder / "ground_truth_wcxb_dev.json.gz", "rt", encoding="utf-8") as f:
-        truth = json.load(f)
-    wanted, found = {QA_MARKED, QA_MARKED_2, FORUM_PROFILES, FORUM_SIGNATURES}, {}
-    with open(folder / "wcxb_dev_sample.warc.gz", "rb") as f:
-        for record in ArchiveIterator(f, record_types=WarcRecordType.response):
-            url = record.headers["WARC-Target-URI"]
-            if url in wanted:
-                charset = charset_from_content_type(record.http_headers.get("Content-Type"))
-                found[url] = (record.reader.read(), charset, truth[url]["ground_truth"]["main_content"])
-    assert set(found) == wanted
-    return found
+    return wcxb_pages(data_dir, {QA_MARKED, QA_MARKED_2, FORUM_PROFILES, FORUM_SIGNATURES})
 
 
 @pytest.mark.shared_data
