@@ -162,3 +162,34 @@ def test_only_discussions_lose_signature_blocks():
     assert "Sent from my phone" in html_to_text(page.encode(), "utf-8")["text"]
     thread = page.replace("<html>", "<html><head><link rel=canonical href='https://x.org/threads/1/'></head>")
     assert "Sent from my phone" not in html_to_text(thread.encode(), "utf-8")["text"]
+
+
+WIDE_LIST = "https://en.wikipedia.org/wiki/List_of_programming_languages"
+WIDE_FRONT = "https://www.bbc.com/news/technology"
+
+
+@pytest.fixture(scope="module")
+def wide_pages(data_dir):
+    return wcxb_pages(data_dir, {WIDE_LIST, WIDE_FRONT})
+
+
+@pytest.mark.shared_data
+def test_a_listing_resiliparse_empties_takes_the_content_areas_visible_text(wide_pages, monkeypatch):
+    # Resiliparse's main-content rules keep ~100 words of a list of 2,000 (a wiki list, a news front
+    # page's teasers); the content area's visible text has more than AREA_SHARE times as many.
+    assert _f1(wide_pages, WIDE_LIST)[1] > 0.85 and _f1(wide_pages, WIDE_FRONT)[1] > 0.95
+    content, charset, gold = wide_pages[WIDE_LIST]
+    # Not on an article (og:type): its area holds the related stories and comments around the story.
+    article = content.replace(b"<head>", b'<head><meta property="og:type" content="article">', 1)
+    assert html.og_type(article.decode()) == "article"
+    assert prf(html_to_text(article, charset)["text"], gold)[2] < 0.3
+    monkeypatch.setattr(html, "AREA_SHARE", float("inf"))  # the page's visible text: also 10 times
+    assert _f1(wide_pages, WIDE_LIST)[1] > 0.85 and _f1(wide_pages, WIDE_FRONT)[1] < 0.4
+    monkeypatch.setattr(html, "PAGE_SHARE", float("inf"))
+    assert _f1(wide_pages, WIDE_LIST)[1] < 0.3 and _f1(wide_pages, WIDE_FRONT)[1] < 0.4
+
+
+def test_og_type():
+    assert html.og_type('<meta property="og:type" content="Article" />') == "article"
+    assert html.og_type("<meta content='product' property='og:type'>") == "product"
+    assert html.og_type("<p>no markup</p>") == ""

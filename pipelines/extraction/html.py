@@ -7,7 +7,10 @@ repeated verbatim kept once. Where the markup names the post's body (`itemprop=a
 `entry-content`, ..., the page's only <article> or <main>) and that holds at least half the text, the
 text is that body's part (marked in the same pass). Under MIN_WORDS words (an article Resiliparse took
 for a comment section, a page its heuristics emptied) it retries with comments kept, then takes all the
-page's visible text if that is longer. One Resiliparse pass for nearly every page; no second library.
+page's visible text if that is longer. On a page that is neither a discussion nor an article (og:type),
+where the content area's visible text has AREA_SHARE times the words (a listing, a wiki's lists that
+the main-content rules dropped), that text instead; without such an area, the page's at PAGE_SHARE
+times. One Resiliparse pass for nearly every page; no second library.
 
 Encoding: the byte-order mark, then the HTTP Content-Type charset (as HTML5 orders them), then
 UTF-8 if the bytes are valid UTF-8 (most of the web is, whatever its <meta> says), then the <meta>
@@ -38,6 +41,13 @@ _DISCUSSION_MARKUP = ("DiscussionForumPosting", "QAPage", "schema.org/Comment", 
                       "schema.org/Question")
 _DISCUSSION_LD = re.compile(r"\"@type\"\s*:\s*\"(?:Comment|Answer|Question)\"")
 _DISCUSSION_PATH = re.compile(r"/(?:forums?|threads?|t|topics?|questions|discussions?|community|boards?)/", re.I)
+# Where the content area's visible text has at least this many times the words of the cascade's text,
+# on a page that is neither a discussion nor an article (og:type), that visible text is the page's:
+# a listing's items, a wiki's lists, a docs page's link lists that Resiliparse dropped. And where the
+# page has no such area (or it is empty), all the page's visible text at PAGE_SHARE times.
+AREA_SHARE = 2.7
+PAGE_SHARE = 10
+_OG_CONTENT = re.compile(r"content\s*=\s*[\"']?([^\"'>\s]*)", re.I)
 
 
 def _python_codec(label: str | None) -> str | None:
@@ -101,6 +111,15 @@ def answers_marked(html: str) -> bool:
     return "QAPage" in html and "schema.org/Answer" in html
 
 
+def og_type(html: str) -> str:
+    """The page's og:type (lowercase), or ""."""
+    at = html.find("og:type")
+    if at < 0:
+        return ""
+    found = _OG_CONTENT.search(html[html.rfind("<", 0, at):html.find(">", at) + 1])
+    return found.group(1).lower() if found else ""
+
+
 def drop_repeated_lines(text: str) -> str:
     """Each line once: a later line equal to an earlier one (case and white space aside) goes."""
     seen, kept = set(), []
@@ -130,6 +149,29 @@ def _with_heading(tree: HTMLTree, text: str) -> str:
     return f"{title}\n\n{text}" if title and title not in " ".join(text.split()) else text
 
 
+def _wider(tree: HTMLTree, text: str, words: int) -> str:
+    """The content area's (or else the page's) visible text where it has AREA_SHARE (PAGE_SHARE) times
+    the words of the text Resiliparse's main-content rules left; else the text. The visible text is
+    only extracted where the DOM text (a cheap upper bound) is long enough."""
+    area = content_area(tree)
+    area_words = 0
+    if area is not None and len((area.text or "").split()) >= AREA_SHARE * words:
+        inside = split_marked(_resiliparse_str(area.html))[0]
+        inside = drop_repeated_lines(_with_heading(tree, inside))
+        area_words = _words(inside)
+        if area_words >= max(MIN_WORDS, AREA_SHARE * words):
+            return inside
+    if area_words < MIN_WORDS and tree.body is not None and PAGE_SHARE * words <= len((tree.body.text or "").split()):
+        everything = drop_repeated_lines(split_marked(_resiliparse(tree, True, main_content=False))[0])
+        if _words(everything) >= PAGE_SHARE * words:
+            return everything
+    return text
+
+
+def _resiliparse_str(html: str) -> str:
+    return extract_plain_text(html, main_content=False, alt_texts=False, form_fields=False, comments=True)
+
+
 def _cascade(html: str, tree: HTMLTree) -> str:
     discussion = is_discussion(html)
     # A discussion's posts are its main text (Resiliparse takes them for comments), but where a Q&A
@@ -141,12 +183,15 @@ def _cascade(html: str, tree: HTMLTree) -> str:
     text, inside = split_marked(_resiliparse(tree, comments))
     text = drop_repeated_lines(text)
     words = _words(text)
+    wide = not discussion and og_type(html) != "article"
     if marked and inside is not None:
         inside = drop_repeated_lines(inside)
-        if _words(inside) >= max(MIN_WORDS, ROOT_SHARE * words):
-            return inside  # the post's body without what the page puts around it
+        inside_words = _words(inside)
+        if inside_words >= max(MIN_WORDS, ROOT_SHARE * words):
+            # the post's body without what the page puts around it
+            return _wider(tree, inside, inside_words) if wide else inside
     if words >= MIN_WORDS:
-        return text
+        return _wider(tree, text, words) if wide else text
     if not comments:  # e.g. an <article class="has-comments">: Resiliparse drops it as comments
         text = drop_repeated_lines(split_marked(_resiliparse(tree, True))[0])
         words = _words(text)
