@@ -30,7 +30,9 @@
    Beside each run of N > 1 workers (unless `--no-ceiling`): N one-worker runs at once, each on every
    Nth file of the corpus. That is the most this machine gives for perfectly independent work (on a
    VM the cores may share caches, memory bandwidth or a physical core), so the N-worker figure is
-   printed against it as well as against one worker.
+   printed against it as well as against one worker. `--rounds R` repeats one worker, N and the
+   ceiling R times one after another and prints N workers vs one round by round, with the median:
+   a host whose speed drifts compares only runs made close together.
 3. `--baseline CHECKOUT` runs each command also with another checkout (e.g. `git worktree add
    /tmp/scale-baseline 507c4a0`; same interpreter, cwd and PYTHONPATH there) and prints new/old.
    `--checkout` measures another checkout than this one alone (e.g. a commit while the tree is mid-edit).
@@ -52,6 +54,7 @@ import re
 import runpy
 import signal
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -496,23 +499,23 @@ def scale_runs(args, checkouts: dict[str, Path]) -> list[dict]:
         meta = make_corpus(args.work, args.data_dir, size, args.seed, args.shards)
         print(f"corpus {size:,}: {meta['kinds']}, {meta['text_bytes'] / 1e6:.0f} MB of text "
               f"({meta['disk_bytes'] / 1e6:.0f} MB zstd), {meta['glob']}\n" + header(), flush=True)
-        for mode in args.modes:
+        for mode, round_ in ((m, k) for m in args.modes for k in range(args.rounds)):
             for workers in args.workers:
                 for name, checkout in checkouts.items():  # old and new one after the other: the same load
-                    label = f"{name}-{size}-{mode}-w{workers}"
+                    label = f"{name}-{size}-{mode}-w{workers}" + (f"-r{round_ + 1}" if args.rounds > 1 else "")
                     argv = ["--input", f"scale={meta['glob']}", "--runner", "FnApiRunner", *MODES[mode],
                             *worker_args(workers)]
                     warm_up(args, checkout, argv)
                     row = {"label": label, "checkout": name, "size": size, "mode": mode, "workers": workers,
-                           "text_bytes": meta["text_bytes"],
+                           "round": round_, "text_bytes": meta["text_bytes"],
                            **run_curate(label, checkout, argv, args.work, args.keep_runs)}
                     print(row_text(row), flush=True)
                     rows.append(row)
                     if workers > 1 and args.ceiling:
-                        label = f"{name}-{size}-{mode}-x{workers}"
+                        label = f"{name}-{size}-{mode}-x{workers}" + (f"-r{round_ + 1}" if args.rounds > 1 else "")
                         warm_up(args, checkout, ["--input", "", "--runner", "FnApiRunner", *MODES[mode]])
                         row = {"label": label, "checkout": name, "size": size, "mode": mode,
-                               "workers": f"x{workers}", "text_bytes": meta["text_bytes"],
+                               "workers": f"x{workers}", "round": round_, "text_bytes": meta["text_bytes"],
                                **ceiling_run(label, checkout, meta, mode, workers, args.work)}
                         print(row_text(row), flush=True)
                         rows.append(row)
@@ -616,10 +619,32 @@ def per_cpu(r: dict) -> float:
     return r["documents"] / max(r["cpu_s"], 0.1)
 
 
-def print_ratios(rows: list[dict]) -> None:
-    """Two workers vs one, largest size vs smallest, memory per million documents, new vs old."""
-    by = {(r["checkout"], r["size"], r["mode"], r["workers"]): r for r in rows}
+def round_ratios(rows: list[dict]) -> list[str]:
+    """N workers (and the ceiling) vs one worker, round by round, and the median over rounds: this
+    host's speed moves by a quarter within an hour, so only runs made one after another compare."""
+    runs = {(r["checkout"], r["size"], r["mode"], r["workers"], r.get("round", 0)): r for r in rows}
     lines = []
+    for name, size, mode, workers, round_ in runs:
+        if not isinstance(workers, int) or workers == 1 or round_:  # each N once, from its first round
+            continue
+        rounds = sorted(k for (n, s, m, w, k) in runs if (n, s, m, w) == (name, size, mode, workers))
+        if len(rounds) < 2:
+            continue
+        for other in (workers, f"x{workers}"):
+            paired = [runs[(name, size, mode, other, k)]["docs_per_s"] / runs[(name, size, mode, 1, k)]["docs_per_s"]
+                      for k in rounds if (name, size, mode, other, k) in runs and (name, size, mode, 1, k) in runs]
+            if paired:
+                what = f"{workers} workers" if other == workers else f"the ceiling ({workers} one-worker runs at once)"
+                lines.append(f"{what} vs 1, {name} {size} {mode}, round by round: "
+                             f"{', '.join(f'{x:.2f}x' for x in paired)}; median {statistics.median(paired):.2f}x")
+    return lines
+
+
+def print_ratios(rows: list[dict]) -> None:
+    """Two workers vs one, largest size vs smallest, memory per million documents, new vs old
+    (of the last round), and with --rounds, N workers vs one round by round."""
+    by = {(r["checkout"], r["size"], r["mode"], r["workers"]): r for r in rows}
+    lines = round_ratios(rows)
     for (name, size, mode, workers), r in by.items():
         one = by.get((name, size, mode, 1))
         if isinstance(workers, int) and workers != 1 and one:
@@ -673,6 +698,9 @@ def main(argv=None) -> int:
                         "each on 1/N of the files")
     parser.add_argument("--cold", dest="warm", action="store_false",
                         help=f"no untimed warm-up run on {WARM_DOCUMENTS} documents before each timed run")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat each size and mode's runs (one worker, N, the ceiling) this many times, one "
+                        "after another, and print N workers vs one round by round with the median")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--shards", type=int, default=64, help="corpus files")
     parser.add_argument("--checkout", type=Path, default=REPO, help="the checkout measured (default: this one)")
@@ -683,6 +711,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     args.sizes = [int(n) for n in args.sizes.split(",") if n] if args.sizes != "none" else []
+    if args.rounds < 1:
+        parser.error(f"--rounds {args.rounds}: at least 1")
     if any(n < 1 for n in args.sizes):
         parser.error("--sizes: positive numbers of documents, or none")
     args.modes = [m for m in args.modes.split(",") if m]
