@@ -23,6 +23,8 @@ from collections import defaultdict
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipelines.transforms.worker_exit import exit_fast_in_workers
+
 NAMESPACE = "curate"
 
 
@@ -98,6 +100,7 @@ class CountingDoFn(beam.DoFn):
 
     def setup(self):
         self.counters = Counters()
+        exit_fast_in_workers()
 
     def start_bundle(self):
         self.counters = Counters()  # nothing left over from a bundle that failed
