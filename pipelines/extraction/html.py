@@ -149,10 +149,17 @@ def _with_heading(tree: HTMLTree, text: str) -> str:
     return f"{title}\n\n{text}" if title and title not in " ".join(text.split()) else text
 
 
-def _wider(tree: HTMLTree, text: str, words: int) -> str:
-    """The content area's (or else the page's) visible text where it has AREA_SHARE (PAGE_SHARE) times
-    the words of the text Resiliparse's main-content rules left; else the text. The visible text is
-    only extracted where the DOM text (a cheap upper bound) is long enough."""
+def _wider(tree: HTMLTree, root, text: str, words: int, area_too: bool) -> str:
+    """Where Resiliparse's main-content rules left under 1/AREA_SHARE of the visible text of the post
+    body the markup names, that visible text; else, where area_too, that of the content area (at
+    AREA_SHARE times) or of the whole page (PAGE_SHARE times); else the text. A visible text is only
+    extracted where the element's DOM text (a cheap upper bound) has enough words."""
+    if root is not None and len((root.text or "").split()) >= AREA_SHARE * words:
+        inside = drop_repeated_lines(split_marked(_resiliparse_str(root.html))[0])
+        if _words(inside) >= max(MIN_WORDS, AREA_SHARE * words):
+            return inside
+    if not area_too:
+        return text
     area = content_area(tree)
     area_words = 0
     if area is not None and len((area.text or "").split()) >= AREA_SHARE * words:
@@ -183,15 +190,17 @@ def _cascade(html: str, tree: HTMLTree) -> str:
     text, inside = split_marked(_resiliparse(tree, comments))
     text = drop_repeated_lines(text)
     words = _words(text)
+    # The content area's or page's visible text: not on discussions and articles, where it holds the
+    # comments, the related stories and the teasers around the post.
     wide = not discussion and og_type(html) != "article"
     if marked and inside is not None:
         inside = drop_repeated_lines(inside)
         inside_words = _words(inside)
         if inside_words >= max(MIN_WORDS, ROOT_SHARE * words):
             # the post's body without what the page puts around it
-            return _wider(tree, inside, inside_words) if wide else inside
+            return _wider(tree, root, inside, inside_words, wide)
     if words >= MIN_WORDS:
-        return _wider(tree, text, words) if wide else text
+        return _wider(tree, root if marked else None, text, words, wide)
     if not comments:  # e.g. an <article class="has-comments">: Resiliparse drops it as comments
         text = drop_repeated_lines(split_marked(_resiliparse(tree, True))[0])
         words = _words(text)
