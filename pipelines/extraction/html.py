@@ -7,10 +7,10 @@ repeated verbatim kept once. Where the markup names the post's body (`itemprop=a
 `entry-content`, ..., the page's only <article> or <main>) and that holds at least half the text, the
 text is that body's part (marked in the same pass). Under MIN_WORDS words (an article Resiliparse took
 for a comment section, a page its heuristics emptied) it retries with comments kept, then takes all the
-page's visible text if that is longer. On a page that is neither a discussion nor an article (og:type),
-where the content area's visible text has AREA_SHARE times the words (a listing, a wiki's lists that
-the main-content rules dropped), that text instead; without such an area, the page's at PAGE_SHARE
-times. One Resiliparse pass for nearly every page; no second library.
+page's visible text if that is longer. Where the marked body's visible text has AREA_SHARE times the
+words of the text (a wiki's lists, a checklist the main-content rules dropped), that text instead; on
+a page that is neither a discussion nor an article (og:type), also the content area's at AREA_SHARE
+times or, without such an area, the page's at PAGE_SHARE times. One Resiliparse pass for nearly every page; no second library.
 
 Encoding: the byte-order mark, then the HTTP Content-Type charset (as HTML5 orders them), then
 UTF-8 if the bytes are valid UTF-8 (most of the web is, whatever its <meta> says), then the <meta>
