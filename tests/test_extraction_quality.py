@@ -138,7 +138,6 @@ def full_pages(data_dir):
     return wcxb_pages(data_dir, {QA_MARKED, QA_MARKED_2, FORUM_PROFILES, FORUM_SIGNATURES})
 
 
-@pytest.mark.shared_data
 def test_a_qa_page_that_marks_its_answers_drops_the_comments_under_them(full_pages, monkeypatch):
     # schema.org QAPage with microdata Answer items: the question and answers are the text, the
     # comment threads under each post are not (the ground truth leaves them out).
@@ -148,7 +147,6 @@ def test_a_qa_page_that_marks_its_answers_drops_the_comments_under_them(full_pag
     assert _f1(full_pages, QA_MARKED)[1] < 0.8 and _f1(full_pages, QA_MARKED_2)[1] < 0.5
 
 
-@pytest.mark.shared_data
 def test_a_forum_thread_loses_its_signatures_and_poster_profiles(full_pages, monkeypatch):
     profiles, signatures = _f1(full_pages, FORUM_PROFILES)[1], _f1(full_pages, FORUM_SIGNATURES)[1]
     assert profiles > 0.7 and signatures > 0.86
@@ -175,7 +173,6 @@ def wide_pages(data_dir):
     return wcxb_pages(data_dir, {WIDE_LIST, WIDE_FRONT, WIDE_AREA, WIDE_BODY})
 
 
-@pytest.mark.shared_data
 def test_a_listing_resiliparse_empties_takes_the_visible_text(wide_pages, monkeypatch):
     # Resiliparse's main-content rules keep ~100 words of a list of 2,000 (a wiki list, a news front
     # page's teasers); the marked body's visible text has more than AREA_SHARE times as many, and so
@@ -187,7 +184,6 @@ def test_a_listing_resiliparse_empties_takes_the_visible_text(wide_pages, monkey
     assert _f1(wide_pages, WIDE_LIST)[1] < 0.3 and _f1(wide_pages, WIDE_FRONT)[1] < 0.4
 
 
-@pytest.mark.shared_data
 def test_the_content_areas_visible_text_not_on_an_article(wide_pages):
     # A course page with no marked body: its content area's visible text (the schedule) has three
     # times the words Resiliparse keeps. On an article (og:type) the area would hold the related
@@ -205,7 +201,6 @@ def test_og_type():
     assert html.og_type("<p>no markup</p>") == ""
 
 
-@pytest.mark.shared_data
 def test_a_post_body_resiliparse_empties_takes_its_visible_text(wide_pages, monkeypatch):
     # An article (og:type) whose checklist Resiliparse drops but for 90 words: the marked body's
     # visible text has 17 times as many, and the ground truth is that list.

@@ -325,7 +325,15 @@ WEB_PAGES = ("https://omalleytunstall.com/blog//legal-issues-related-to-getting-
              "https://www.azurefarmlife.com/farm-blog/herbs-and-flowers-for-organic-pest-control-in-the-garden",
              "https://community.ricksteves.com/travel-forum/beyond-europe/first-trip-to-japan",
              "https://woodworkingmasterclasses.com/discussions/topic/starting-projects-of-an-absolute-beginner/",
-             "https://pcpartpicker.com/product/FLRzK8/amd-ryzen-7-7800x3d-42-ghz-8-core-processor-100-100000910wof")
+             "https://pcpartpicker.com/product/FLRzK8/amd-ryzen-7-7800x3d-42-ghz-8-core-processor-100-100000910wof",
+             "https://serverfault.com/questions/2888/why-is-raid-not-a-backup",
+             "https://electronics.stackexchange.com/questions/429163/how-does-residential-electricity-work",
+             "https://gamefaqs.gamespot.com/boards/189706-nintendo-switch/80702016",
+             "https://www.webhostingtalk.com/showthread.php?t=1930933",
+             "https://en.wikipedia.org/wiki/List_of_programming_languages",
+             "https://www.bbc.com/news/technology",
+             "https://www.sitanchen.com/cs224/f23/index.html",
+             "https://somerhaus.space/event-and-wedding-planning-resources/wedding-planning-checklist/")
 
 
 def web_pages_raw(src: Path, out: Path) -> None:
