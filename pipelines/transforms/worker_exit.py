@@ -8,8 +8,10 @@ caches and tables spent 0.5-1 CPU second on it, and FnApiRunner stops its worker
 so the run waited for each in turn. Nothing of the run is left to do by then (every file a DoFn
 wrote was closed in its bundle or teardown), so the first exit handler flushes stdout and stderr
 and ends the process with `os._exit`: status 1 if an exception reached the top (the interpreter
-printed it and set `sys.last_value`), else 0. Other processes (the CLI, in-process runners, tests)
-are left alone.
+printed it and set `sys.last_value`), else 0. The status of a `SystemExit` is not visible to an exit
+handler, so one would end as 0: Beam's worker raises none (it stops on a closed channel, or on a
+signal, which leaves `sys.last_value` set or no handler run). Other processes (the CLI, in-process
+runners, tests) are left alone.
 """
 
 import atexit
