@@ -24,6 +24,14 @@ FORUM_TOPIC = "https://woodworkingmasterclasses.com/discussions/topic/starting-p
 PRODUCT = "https://pcpartpicker.com/product/FLRzK8/amd-ryzen-7-7800x3d-42-ghz-8-core-processor-100-100000910wof"
 POST_BODY = "https://omalleytunstall.com/blog//legal-issues-related-to-getting-hurt-at-a-gym-in-north-carolina/"
 COLLECTION = "https://www.anthropologie.com/collection-decorative-candles"
+QA_MARKED = "https://serverfault.com/questions/2888/why-is-raid-not-a-backup"
+QA_MARKED_2 = "https://electronics.stackexchange.com/questions/429163/how-does-residential-electricity-work"
+FORUM_PROFILES = "https://gamefaqs.gamespot.com/boards/189706-nintendo-switch/80702016"
+FORUM_SIGNATURES = "https://www.webhostingtalk.com/showthread.php?t=1930933"
+WIDE_LIST = "https://en.wikipedia.org/wiki/List_of_programming_languages"
+WIDE_FRONT = "https://www.bbc.com/news/technology"
+WIDE_AREA = "https://www.sitanchen.com/cs224/f23/index.html"
+WIDE_BODY = "https://somerhaus.space/event-and-wedding-planning-resources/wedding-planning-checklist/"
 
 
 def wcxb_pages(data_dir, wanted: set[str]) -> dict:
@@ -44,7 +52,9 @@ def wcxb_pages(data_dir, wanted: set[str]) -> dict:
 
 @pytest.fixture(scope="module")
 def pages(data_dir):
-    return wcxb_pages(data_dir, {SQUARESPACE, FORUM, FORUM_TOPIC, PRODUCT, POST_BODY, COLLECTION})
+    return wcxb_pages(data_dir, {SQUARESPACE, FORUM, FORUM_TOPIC, PRODUCT, POST_BODY, COLLECTION, QA_MARKED,
+                                 QA_MARKED_2, FORUM_PROFILES, FORUM_SIGNATURES, WIDE_LIST, WIDE_FRONT, WIDE_AREA,
+                                 WIDE_BODY})
 
 
 def _f1(pages, url, extractor="cascade"):
@@ -126,32 +136,20 @@ def test_the_cascade_is_deterministic(pages):
         assert html_to_text(content, charset) == html_to_text(content, charset)
 
 
-# Pages of the full WCXB dev sample (the shared data; not in the excerpts of tests/data).
-QA_MARKED = "https://serverfault.com/questions/2888/why-is-raid-not-a-backup"
-QA_MARKED_2 = "https://electronics.stackexchange.com/questions/429163/how-does-residential-electricity-work"
-FORUM_PROFILES = "https://gamefaqs.gamespot.com/boards/189706-nintendo-switch/80702016"
-FORUM_SIGNATURES = "https://www.webhostingtalk.com/showthread.php?t=1930933"
-
-
-@pytest.fixture(scope="module")
-def full_pages(data_dir):
-    return wcxb_pages(data_dir, {QA_MARKED, QA_MARKED_2, FORUM_PROFILES, FORUM_SIGNATURES})
-
-
-def test_a_qa_page_that_marks_its_answers_drops_the_comments_under_them(full_pages, monkeypatch):
+def test_a_qa_page_that_marks_its_answers_drops_the_comments_under_them(pages, monkeypatch):
     # schema.org QAPage with microdata Answer items: the question and answers are the text, the
     # comment threads under each post are not (the ground truth leaves them out).
-    serverfault, electronics = _f1(full_pages, QA_MARKED)[1], _f1(full_pages, QA_MARKED_2)[1]
+    serverfault, electronics = _f1(pages, QA_MARKED)[1], _f1(pages, QA_MARKED_2)[1]
     assert serverfault > 0.9 and electronics > 0.6
     monkeypatch.setattr(html, "answers_marked", lambda page: False)
-    assert _f1(full_pages, QA_MARKED)[1] < 0.8 and _f1(full_pages, QA_MARKED_2)[1] < 0.5
+    assert _f1(pages, QA_MARKED)[1] < 0.8 and _f1(pages, QA_MARKED_2)[1] < 0.5
 
 
-def test_a_forum_thread_loses_its_signatures_and_poster_profiles(full_pages, monkeypatch):
-    profiles, signatures = _f1(full_pages, FORUM_PROFILES)[1], _f1(full_pages, FORUM_SIGNATURES)[1]
+def test_a_forum_thread_loses_its_signatures_and_poster_profiles(pages, monkeypatch):
+    profiles, signatures = _f1(pages, FORUM_PROFILES)[1], _f1(pages, FORUM_SIGNATURES)[1]
     assert profiles > 0.7 and signatures > 0.86
     monkeypatch.setattr(pruning, "DISCUSSION_BOILERPLATE", pruning.BOILERPLATE)
-    assert _f1(full_pages, FORUM_PROFILES)[1] < 0.65 and _f1(full_pages, FORUM_SIGNATURES)[1] < 0.85
+    assert _f1(pages, FORUM_PROFILES)[1] < 0.65 and _f1(pages, FORUM_SIGNATURES)[1] < 0.85
 
 
 def test_only_discussions_lose_signature_blocks():
@@ -162,34 +160,23 @@ def test_only_discussions_lose_signature_blocks():
     assert "Sent from my phone" not in html_to_text(thread.encode(), "utf-8")["text"]
 
 
-WIDE_LIST = "https://en.wikipedia.org/wiki/List_of_programming_languages"
-WIDE_FRONT = "https://www.bbc.com/news/technology"
-WIDE_AREA = "https://www.sitanchen.com/cs224/f23/index.html"
-WIDE_BODY = "https://somerhaus.space/event-and-wedding-planning-resources/wedding-planning-checklist/"
-
-
-@pytest.fixture(scope="module")
-def wide_pages(data_dir):
-    return wcxb_pages(data_dir, {WIDE_LIST, WIDE_FRONT, WIDE_AREA, WIDE_BODY})
-
-
-def test_a_listing_resiliparse_empties_takes_the_visible_text(wide_pages, monkeypatch):
+def test_a_listing_resiliparse_empties_takes_the_visible_text(pages, monkeypatch):
     # Resiliparse's main-content rules keep ~100 words of a list of 2,000 (a wiki list, a news front
     # page's teasers); the marked body's visible text has more than AREA_SHARE times as many, and so
     # has the whole page's PAGE_SHARE times, for the wiki list.
-    assert _f1(wide_pages, WIDE_LIST)[1] > 0.85 and _f1(wide_pages, WIDE_FRONT)[1] > 0.95
+    assert _f1(pages, WIDE_LIST)[1] > 0.85 and _f1(pages, WIDE_FRONT)[1] > 0.95
     monkeypatch.setattr(html, "AREA_SHARE", float("inf"))  # the page's visible text: also 10 times
-    assert _f1(wide_pages, WIDE_LIST)[1] > 0.85 and _f1(wide_pages, WIDE_FRONT)[1] < 0.4
+    assert _f1(pages, WIDE_LIST)[1] > 0.85 and _f1(pages, WIDE_FRONT)[1] < 0.4
     monkeypatch.setattr(html, "PAGE_SHARE", float("inf"))
-    assert _f1(wide_pages, WIDE_LIST)[1] < 0.3 and _f1(wide_pages, WIDE_FRONT)[1] < 0.4
+    assert _f1(pages, WIDE_LIST)[1] < 0.3 and _f1(pages, WIDE_FRONT)[1] < 0.4
 
 
-def test_the_content_areas_visible_text_not_on_an_article(wide_pages):
+def test_the_content_areas_visible_text_not_on_an_article(pages):
     # A course page with no marked body: its content area's visible text (the schedule) has three
     # times the words Resiliparse keeps. On an article (og:type) the area would hold the related
     # stories and comments around the story: no.
-    assert _f1(wide_pages, WIDE_AREA)[1] > 0.95
-    content, charset, gold = wide_pages[WIDE_AREA]
+    assert _f1(pages, WIDE_AREA)[1] > 0.95
+    content, charset, gold = pages[WIDE_AREA]
     article = content.replace(b"<head>", b'<head><meta property="og:type" content="article">', 1)
     assert html.og_type(article.decode()) == "article"
     assert prf(html_to_text(article, charset)["text"], gold)[2] < 0.6
@@ -201,10 +188,10 @@ def test_og_type():
     assert html.og_type("<p>no markup</p>") == ""
 
 
-def test_a_post_body_resiliparse_empties_takes_its_visible_text(wide_pages, monkeypatch):
+def test_a_post_body_resiliparse_empties_takes_its_visible_text(pages, monkeypatch):
     # An article (og:type) whose checklist Resiliparse drops but for 90 words: the marked body's
     # visible text has 17 times as many, and the ground truth is that list.
-    text, f1 = _f1(wide_pages, WIDE_BODY)
+    text, f1 = _f1(pages, WIDE_BODY)
     assert f1 > 0.95
     monkeypatch.setattr(html, "AREA_SHARE", float("inf"))
-    assert _f1(wide_pages, WIDE_BODY)[1] < 0.2
+    assert _f1(pages, WIDE_BODY)[1] < 0.2
