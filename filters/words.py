@@ -4,8 +4,10 @@ Space-delimited languages use spaCy's rule-based tokenizer (the one datatrove's 
 fast without changing a single token: spaCy splits text on white space first and tokenizes each
 piece on its own, so each distinct piece is tokenized once and remembered. For English the rules
 run in Python (filters.spacy_rules), faster than spaCy by far for a new piece, and a piece of letters
-needs no tokenizing at all; per text, no Python code runs per piece. Words are the non-white-space
-tokens, as datatrove's `word_tokenize`; sentences follow spaCy's Sentencizer rule.
+needs no tokenizing at all. Per text, no Python code runs per piece: the loop over a text's pieces is
+compiled (filters/_splitwords.c) where the package was built with a C compiler, and otherwise runs as
+a few C-level passes of Python builtins, giving the same words more slowly. Words are the
+non-white-space tokens, as datatrove's `word_tokenize`; sentences follow spaCy's Sentencizer rule.
 
 Languages written without spaces use a segmenter: jieba for Chinese, SudachiPy for Japanese and
 PyThaiNLP for Thai. Their sentences end at Unicode sentence terminals.
@@ -24,6 +26,11 @@ from operator import not_
 
 from filters.text import TERMINAL_PUNCTUATION
 from filters.spacy_rules import PieceSplitter
+
+try:
+    from filters._splitwords import split_words as _compiled_split
+except ImportError:  # built without a C compiler: the same words from the Python loop
+    _compiled_split = None
 
 SEGMENTED_LANGUAGES = ("zh", "ja", "th")
 _RUNS = re.compile(r"\S+|\s+")
@@ -77,8 +84,27 @@ class SpacySplitter:
         self._in_context: dict[str, tuple[str, str]] = {}
         # piece -> sentencizer transitions from "no period seen" and from "period seen"
         self._transitions: dict[str, tuple] = {}
+        # the compiled loop needs the English rules: it leaves a piece of letters alone
+        self._compiled = _compiled_split if self._split is not None else None
 
     def words(self, text: str) -> list[str]:
+        if self._compiled is not None:
+            tokens = self._tokens
+            words, missing, tied = self._compiled(text, tokens, self._letters, self._in_context)
+            if missing:
+                learnt = self._learn(list(dict.fromkeys(map(words.__getitem__, missing))))
+                for place in reversed(missing):
+                    joined = learnt[words[place]]
+                    if " " in joined:  # more than one token
+                        words[place:place + 1] = joined.split(" ")
+                tied = tied or not self._in_context.keys().isdisjoint(learnt)
+            # A full cache that started again while learning lost this text's other pieces, which
+            # the neighbours' check needs: Python's loop below learns them again.
+            if self._tokens is tokens and not (tied and self._tied_runs(text, text.split(), _Known(self))):
+                return words
+        return self._python_words(text)
+
+    def _python_words(self, text: str) -> list[str]:
         pieces = text.split()
         if self._split is None:
             odd = list(dict.fromkeys(pieces))
@@ -96,7 +122,7 @@ class SpacySplitter:
             parts[start:end] = [tokens] + [""] * (end - start - 1)
         return " ".join(parts).split()
 
-    def _tied_runs(self, text: str, pieces: list[str], joined: dict[str, str]) -> list[tuple[int, int, str]]:
+    def _tied_runs(self, text: str, pieces: list[str], joined) -> list[tuple[int, int, str]]:
         """Runs of pieces that spaCy's special-case matcher may tie together (see
         PieceSplitter.link_pairs), and spaCy's tokens for each: a run holds a piece whose matcher
         pass changed its tokens and the neighbours it is tied to, met by a single space, with tokens
@@ -146,10 +172,10 @@ class SpacySplitter:
 
     def _learn(self, pieces: list[str]) -> dict[str, str]:
         """Tokenize new pieces, remember and return their joined tokens."""
-        if len(self._tokens) + len(pieces) >= _MAX_CACHE:
-            self._tokens = {}  # a new one: another thread may be reading the old
-        if len(self._in_context) >= _MAX_CACHE:  # a few pieces in a thousand: seldom
-            self._in_context = {}
+        if len(self._tokens) + len(pieces) >= _MAX_CACHE or len(self._in_context) >= _MAX_CACHE:
+            # New ones (another thread may be reading the old), both at once: a piece remembered
+            # must be marked if its tokens may depend on its neighbours.
+            self._tokens, self._in_context = {}, {}
         if self._split is None:
             with self._lock:
                 learnt = self._spacy_tokens(pieces)
@@ -222,6 +248,18 @@ class SpacySplitter:
             count += added + first
             first = False
         return count
+
+
+class _Known:
+    """A splitter's joined tokens of any piece it has learnt, and of letters (themselves, or a
+    special case's tokens): what `_tied_runs` asks of its neighbours."""
+
+    def __init__(self, splitter: SpacySplitter):
+        self._letters, self._tokens = splitter._letters, splitter._tokens
+
+    def get(self, piece: str, default: str) -> str:
+        joined = self._letters.get(piece)
+        return joined if joined is not None else self._tokens.get(piece, default)
 
 
 class SegmenterSplitter:
