@@ -7,8 +7,8 @@ Old: spaCy's tokenizer for every white-space-delimited piece not seen before, it
 per piece (SpacySplitter as it was before the rules ran in Python, when it lived in
 filters/tokenizers.py, read from the repository's history at OLD_COMMIT). New:
 filters.words.SpacySplitter, with its compiled per-text loop where the package was built with it.
-Each path reads the same documents in the same order from cold, in a process of its own (in one process, each path's
-memory would crowd the other's out of the CPU caches), old and new alternating for --rounds
+Each path reads the same documents in the same order from cold, in a process of its own (in one
+process, each path's memory would crowd the other's out of the CPU caches), old and new alternating for --rounds
 rounds, and lets each document's words go before the next as the filters do; times are the CPU
 seconds of the splitting (the median over rounds). A further, untimed run of each compares their
 words. The corpus is the peers' (../shared/peers/make_corpus.py) when present, else prose from the
@@ -185,8 +185,8 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"corpus": label, "documents": len(texts), "seconds": seconds,
                                                "runs": {p: [r["seconds"] for r in runs[p]] for p in runs},
-                                               "ratio": ratio, "round_ratios": paired, "words": count, "differing": differing,
-                                               "new_not_spacy": not_spacy}, indent=2))
+                                               "ratio": ratio, "round_ratios": paired, "words": count,
+                                               "differing": differing, "new_not_spacy": not_spacy}, indent=2))
     return 0
 
 

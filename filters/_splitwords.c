@@ -12,7 +12,8 @@
      the caller checks).
 
    The pure-Python path in filters/words.py gives the same words; tests/test_words.py holds the two
-   side by side. No Python code runs per piece, and a token of a known piece is shared, not copied. */
+   side by side. No Python code runs per piece, and a known piece of one token is appended as the
+   cache's own string, not copied. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "ccnet_jsonl_dolma" / "cc_en_head-0174.jsonl.gz"
 # Heavy or generated folders never copied when git is not there to list the tree.
 SKIP = shutil.ignore_patterns(".git", ".venv", "runs", "data", "models", "artifacts", "build", "dist",
-                              "*.egg-info", "__pycache__", ".pytest_cache", ".bench")
+                              "*.egg-info", "__pycache__", ".pytest_cache", ".bench", "*.so")
 
 
 def _copy_tree(dest: Path) -> None:

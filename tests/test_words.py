@@ -82,18 +82,13 @@ WHITE_SPACE = "".join(ch for ch in map(chr, range(0x110000)) if ch.isspace())
 CHARACTERS = ("aZ,.'()-:;!?$%0" "éÿ×ª²" "ΩжשإḀ中ー\u0301\u0663№€’“" "𝐀𝔘𐐀𝟘😀\U000e0001")
 
 
-def _both_loops():
-    compiled, python = SpacySplitter("en"), SpacySplitter("en")
-    python._compiled = None
-    return compiled, python
-
-
 def test_compiled_and_python_loops_give_the_same_words(texts):
     """The compiled loop against the Python one: real texts twice (pieces new, then remembered),
     then random texts of letters and not letters of every string width between every kind of white
     space, each piece new or seen, repeated within a text, and the special cases of letters."""
-    compiled, python = _both_loops()
-    for text in texts + texts[:5]:
+    compiled, python = SpacySplitter("en"), SpacySplitter("en")
+    python._compiled = None
+    for text in texts + texts:
         assert compiled.words(text) == python.words(text)
     rng = random.Random(3)
     specials = ["cannot", "Cannot", "gonna", "dont", "Im", "id", "):", "etc.", "U.S.", "methods):", "(in):"]
