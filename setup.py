@@ -3,6 +3,8 @@ them and the same results come from slower paths.
 
 - filters._splitwords: the per-text loop of the English word splitter (without it, filters.words
   runs the same loop in Python: the same words in about 1.3 times the CPU time).
+- filters._repetition: the n-gram rules of Gopher's repetition filter (without it, numpy gives the
+  same answers).
 - filters._fasttext_lid: fastText's prediction from remembered token rows (without it, the fastText
   library predicts: the same labels and probabilities). Products and sums must not be fused into
   one rounding, or probabilities would differ from fastText's in the last place.
@@ -12,6 +14,7 @@ from setuptools import Extension, setup
 
 setup(ext_modules=[
     Extension("filters._splitwords", ["filters/_splitwords.c"], optional=True),
+    Extension("filters._repetition", ["filters/_repetition.c"], optional=True),
     Extension("filters._fasttext_lid", ["filters/_fasttext_lid.c"], extra_compile_args=["-ffp-contract=off"],
               optional=True),
 ])

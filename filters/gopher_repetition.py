@@ -23,6 +23,11 @@ from filters.rules import check
 from filters.text import MULTIPLIER, word_columns
 from filters.words import uses_spaces, words_of
 
+try:
+    from filters._repetition import ngram_chars as _compiled_ngram_chars
+except ImportError:  # built without a C compiler: the numpy path below gives the same answers
+    _compiled_ngram_chars = None
+
 # Written to start with a plain newline: re then jumps from newline to newline, where "\n{2,}" and
 # "\n+" try the pattern at every character (15 to 25 times slower on web text).
 _PARAGRAPHS = re.compile("\n\n+")
@@ -122,6 +127,18 @@ def repeated_ngram_chars(windows: _WordWindows, n: int) -> int:
     return chars
 
 
+def ngram_chars(words: list[str], top: tuple[int, ...], dup: tuple[int, ...],
+                compiled: bool = True) -> tuple[tuple, tuple]:
+    """(top_ngram_chars for each n in `top`, repeated_ngram_chars for each n in `dup`): by the
+    compiled loop (filters/_repetition.c) where it is built, else with numpy; the same answers."""
+    if compiled and _compiled_ngram_chars is not None:
+        c = word_columns(words)
+        return _compiled_ngram_chars(c.ids, c.hashes, c.powers, c.lengths, top, dup, int(MULTIPLIER))
+    windows = _WordWindows(words)
+    return (tuple(top_ngram_chars(windows, n) for n in top),
+            tuple(repeated_ngram_chars(windows, n) for n in dup))
+
+
 @dataclass
 class GopherRepetition:
     max_dup_para_frac: float = 0.3
@@ -151,19 +168,19 @@ class GopherRepetition:
         lines = _LINES.split(text)
         para_dups, para_chars = duplicates(paragraphs)
         line_dups, line_chars = duplicates(lines)
-        windows = _WordWindows(words_of(text, lang))
         scale = 1 if uses_spaces(lang) else self.segmented_ngram_factor
+        tops, dups = ngram_chars(words_of(text, lang), tuple(n * scale for n in TOP_NGRAMS),
+                                 tuple(n * scale for n in DUP_NGRAMS))
         signals = {
             "gopher_dup_para_frac": para_dups / len(paragraphs),
             "gopher_dup_para_char_frac": para_chars / size,
             "gopher_dup_line_frac": line_dups / len(lines),
             "gopher_dup_line_char_frac": line_chars / size,
         }
-        for n in TOP_NGRAMS:
-            chars = top_ngram_chars(windows, n * scale)
+        for n, chars in zip(TOP_NGRAMS, tops):
             signals[f"gopher_top_{n}gram_char_frac"] = None if chars is None else chars / size
-        for n in DUP_NGRAMS:
-            signals[f"gopher_dup_{n}gram_char_frac"] = repeated_ngram_chars(windows, n * scale) / size
+        for n, chars in zip(DUP_NGRAMS, dups):
+            signals[f"gopher_dup_{n}gram_char_frac"] = chars / size
         return signals
 
     def __call__(self, doc: dict) -> Decision:

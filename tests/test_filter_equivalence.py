@@ -31,7 +31,8 @@ from filters import c4 as c4_module
 from filters.c4 import C4Quality
 from filters.fineweb import FineWebQuality
 from filters.gopher_quality import GopherQuality
-from filters.gopher_repetition import GopherRepetition, _WordWindows, repeated_ngram_chars, top_ngram_chars
+from filters import gopher_repetition
+from filters.gopher_repetition import GopherRepetition, _WordWindows, ngram_chars, repeated_ngram_chars, top_ngram_chars
 from filters.langid import LanguageIdentifier
 from filters.normalise import _FTFY, _is_bad, normalise_text
 from filters.pii import _EMAIL, _IPV4, _MAYBE_PHONE, PiiRedactor
@@ -453,6 +454,14 @@ def test_ngram_rules_on_small_vocabularies():
         windows = _WordWindows(words)
         for n in range(1, 21):
             assert repeated_ngram_chars(windows, n) == _repeated_ngram_chars(words, n), (trial, n)
+        # the compiled loop, with the n in rising order and in any order
+        ns = tuple(range(1, 21)) if trial % 2 else tuple(rnd.sample(range(1, 21), 20))
+        assert ngram_chars(words, ns, ns) == (tuple(_top_ngram_chars(words, n) for n in ns),
+                                             tuple(_repeated_ngram_chars(words, n) for n in ns)), trial
+
+
+def test_the_compiled_ngram_loop_is_built():
+    assert gopher_repetition._compiled_ngram_chars is not None  # else numpy answers every text
 
 
 def _plain_hash(word: str) -> int:
