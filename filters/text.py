@@ -13,6 +13,11 @@ from itertools import repeat
 import numpy as np
 import regex
 
+try:
+    from filters._wordfacts import word_facts as _compiled_word_facts
+except ImportError:  # built without a C compiler: word_facts below works them out in numpy and Python
+    _compiled_word_facts = None
+
 # ASCII punctuation, the typographic and CJK marks datatrove adds (its list includes the full-width
 # digit one), and the C0 and C1 control characters except tab and newline.
 PUNCTUATION = frozenset(
@@ -78,6 +83,22 @@ def char_hashes(words: list[str], lengths: np.ndarray) -> tuple[np.ndarray, np.n
     return np.where(lengths > 0, hashes, np.uint64(0)), table[lengths]
 
 
+# PUNCTUATION_SET as one bit per code point, for the compiled word_facts
+_PUNCTUATION_BITS = np.packbits(np.isin(np.arange(0x110000), list(map(ord, PUNCTUATION_SET))),
+                                bitorder="little").tobytes()
+
+
+def word_facts(words: list[str], compiled: bool = True) -> tuple[np.ndarray, ...]:
+    """(lengths, is_symbol_word, has_alpha, char hashes, MULTIPLIER**length) of each word."""
+    if compiled and _compiled_word_facts is not None:
+        raw = _compiled_word_facts(words, _PUNCTUATION_BITS, int(MULTIPLIER))
+        return tuple(np.frombuffer(b, dtype) for b, dtype in zip(raw, (np.int64, bool, bool, np.uint64, np.uint64)))
+    lengths = np.fromiter(map(len, words), np.int64, len(words))
+    # the functions themselves, not their caches: each word comes here once
+    return (lengths, np.fromiter(map(is_symbol_word.__wrapped__, words), bool, len(words)),
+            np.fromiter(map(has_alpha.__wrapped__, words), bool, len(words)), *char_hashes(words, lengths))
+
+
 @dataclass(frozen=True)
 class WordColumns:
     """A text's words as ids and per-word facts, position by position."""
@@ -129,11 +150,7 @@ class _Vocabulary:
                 for name in names:
                     column = getattr(self, name)
                     setattr(self, name, np.concatenate((column, np.zeros(size - len(column), column.dtype))))
-            lengths = np.fromiter(map(len, new), np.int64, len(new))
-            # the functions themselves, not their caches: each word comes here once
-            facts = (lengths, np.fromiter(map(is_symbol_word.__wrapped__, new), bool, len(new)),
-                     np.fromiter(map(has_alpha.__wrapped__, new), bool, len(new)), *char_hashes(new, lengths))
-            for name, values in zip(names, facts):
+            for name, values in zip(names, word_facts(new)):
                 getattr(self, name)[first:end] = values
             self.ids.update(zip(new, range(first, end)))
 

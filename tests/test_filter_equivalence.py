@@ -544,3 +544,17 @@ def test_pii_as_the_patterns_say(raw_texts):
              "\u0661.\u0662.\u0663.\u0664", "mail me@example.com", "@@@"]
     for text in raw_texts + extra:
         assert redactor.redact(text, "en") == ref_pii(redactor, text, "en"), text[:200]
+
+
+def test_compiled_and_python_word_facts_agree():
+    """Every punctuation and terminal character (some beyond the BMP), letters of several scripts,
+    digits, marks, surrogates and the empty word, mixed."""
+    assert text_module._compiled_word_facts is not None  # else numpy and Python work out every word
+    rnd = random.Random(5)
+    alphabet = sorted(PUNCTUATION_SET) + list("abzAZ09\u00e9\u0301\u4e2d\u0416\U0001d518\ud800\u3002 \t")
+    words = ["", "a", ".", "\u2026", "\U0001d518"] + ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 12)))
+                                                       for _ in range(20000)]
+    compiled, python = text_module.word_facts(words), text_module.word_facts(words, compiled=False)
+    for a, b in zip(compiled, python):
+        assert a.dtype == b.dtype and a.tolist() == b.tolist()
+    assert compiled[1].any() and not compiled[1].all() and compiled[2].any() and not compiled[2].all()
