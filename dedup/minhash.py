@@ -23,6 +23,11 @@ import xxhash
 
 from filters.text import PUNCTUATION
 
+try:
+    from dedup._minhash import signature as _compiled_signature
+except ImportError:  # built without a C compiler: numpy gives the same signatures
+    _compiled_signature = None
+
 CHARACTER_NGRAM_LANGUAGES = frozenset({"zh", "ja", "ko", "th", "wuu", "yue", "lo", "km", "my"})
 _MULTIPLIER = np.uint32(0x9E3779B1)  # odd
 _MASK32 = (1 << 32) - 1
@@ -112,14 +117,18 @@ class MinHasher:
         b = gen.randint(0, 1 << 32, self.num_perm, dtype=np.uint32)
         self._perms = np.array([a, b])
 
+    def unit_hashes(self, text: str, lang: str | None = None) -> tuple[np.ndarray, int]:
+        """(the 32-bit hash of each of a text's units, the units a shingle takes)."""
+        parts = units(text, lang)
+        n = min(self.char_ngram if lang in CHARACTER_NGRAM_LANGUAGES else self.ngram, len(parts))
+        return np.fromiter(map(_UNIT_HASHES.__getitem__, parts), np.uint32, len(parts)), n
+
     def shingle_hashes(self, text: str, lang: str | None = None) -> np.ndarray:
         """The 32-bit hashes of a text's shingles (with repeats)."""
-        parts = units(text, lang)
-        if not parts:
-            return np.empty(0, np.uint32)
-        n = min(self.char_ngram if lang in CHARACTER_NGRAM_LANGUAGES else self.ngram, len(parts))
-        hashes = np.fromiter(map(_UNIT_HASHES.__getitem__, parts), np.uint32, len(parts))
-        count = len(parts) - n + 1
+        hashes, n = self.unit_hashes(text, lang)
+        if not hashes.size:
+            return hashes
+        count = len(hashes) - n + 1
         with np.errstate(over="ignore"):
             combined = hashes[:count].copy()
             for k in range(1, n):
@@ -132,8 +141,15 @@ class MinHasher:
         n = min(self.char_ngram if lang in CHARACTER_NGRAM_LANGUAGES else self.ngram, len(parts))
         return [" ".join(parts[i:i + n]).encode("utf-8", "surrogatepass") for i in range(len(parts) - n + 1)]
 
-    def signature(self, text: str, lang: str | None = None) -> np.ndarray | None:
-        """`num_perm` uint32 values, or None for a text without shingles."""
+    def signature(self, text: str, lang: str | None = None, compiled: bool = True) -> np.ndarray | None:
+        """`num_perm` uint32 values, or None for a text without shingles: by the compiled loop
+        (dedup/_minhash.c) where it is built, else with numpy; the same values."""
+        if compiled and _compiled_signature is not None:
+            units_hashed, n = self.unit_hashes(text, lang)
+            if not units_hashed.size:
+                return None
+            a, b = self._perms
+            return np.frombuffer(bytearray(_compiled_signature(units_hashed, n, int(_MULTIPLIER), a, b)), np.uint32)
         hashes = self.shingle_hashes(text, lang)
         if not hashes.size:
             return None
