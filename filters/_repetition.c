@@ -1,5 +1,5 @@
 /* The n-gram rules of filters.gopher_repetition, compiled: the same hashes, the same answers as its
-   numpy path (tests/test_filters.py holds the two side by side).
+   numpy path (tests/test_filter_equivalence.py holds the two side by side).
 
    ngram_chars(ids, hashes, powers, lengths, top, dup, multiplier) -> (tops, dups)
 

@@ -1,5 +1,5 @@
 /* The per-word facts of filters.text's word columns, compiled: what _Vocabulary works out once for
-   each word it meets (the numpy and Python path there gives the same; tests/test_filters.py holds
+   each word it meets (the numpy and Python path there gives the same; tests/test_filter_equivalence.py holds
    the two side by side).
 
    word_facts(words, punctuation, multiplier) -> (lengths, symbol, alpha, hashes, powers)

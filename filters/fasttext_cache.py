@@ -12,7 +12,7 @@ fastText library where it gives them out; the two parts it keeps to itself for a
 against what the library reports.
 
 Where the package was built without a C compiler, or for a model of another kind, `for_model`
-returns None and the library predicts. tests/test_langid.py holds the two side by side.
+returns None and the library predicts. tests/test_langid_cache.py holds the two side by side.
 """
 
 import struct
